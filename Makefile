@@ -1,0 +1,26 @@
+# The two set-up commands (see README): `make screen` runs the screening on the bundled
+# sample, `make test` runs the whole test suite. Both create .venv and install on first use.
+PYTHON ?= python3.11
+VENV   := .venv
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: screen test java-check
+
+java-check:
+	@v=$$( { "$${JAVA_HOME:+$$JAVA_HOME/bin/}java" -version 2>&1 || true; } | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then echo "techscreen needs Java 17+ for Spark 4 (found: $${v:-none}); install a JDK 17 and put java on PATH"; exit 1; fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q torch==2.13.0   # first, so the CPU build on this disk is used
+	$(VENV)/bin/pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+screen: java-check $(STAMP)
+	$(VENV)/bin/techscreen run pipelines/screening.yaml
+
+test: java-check $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest

@@ -1,0 +1,119 @@
+"""The ``techscreen`` command line: one thin subcommand per stage, plus pipelines and config.
+
+Every command logs progress to stderr, ends with a one-line JSON summary on stdout, and
+exits non-zero with a one-line error on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("techscreen")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--conf-dir", default="conf", help="configuration folder (default: conf)")
+    parser.add_argument("--conf-env", help="environment layered over conf/base (e.g. cluster)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="techscreen", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    config = sub.add_parser("config", help="inspect the effective settings")
+    config_sub = config.add_subparsers(dest="action", required=True)
+    _common(config_sub.add_parser("show", help="print the merged settings as YAML"))
+
+    ingest = sub.add_parser("ingest", help="read raw patent files into patents/ and quarantine/")
+    ingest.add_argument("inputs", nargs="*", help="files or folders (default: paths.input)")
+    ingest.add_argument("--format", help="force a reader instead of auto-detection")
+    _common(ingest)
+
+    _common(sub.add_parser("domains", help="assign patents to the configured domains"))
+
+    run = sub.add_parser("run", help="run a pipeline file (e.g. pipelines/screening.yaml)")
+    run.add_argument("pipeline", help="path of the pipeline YAML")
+    _common(run)
+    return parser
+
+
+def _settings(args: argparse.Namespace, extra: Sequence[str] = ()):
+    from techscreen.config import load_settings
+
+    return load_settings(args.conf_dir, args.conf_env, [*args.set, *extra])
+
+
+def _context(settings):
+    from techscreen.config import workspace
+    from techscreen.spark import build_session
+    from techscreen.stages import Context
+    from techscreen.tracking import Tracker
+
+    tracker = Tracker.from_settings(settings.mlflow, workspace(settings))
+    return Context(settings=settings, spark=build_session(settings.spark), tracker=tracker)
+
+
+def _execute(args: argparse.Namespace) -> dict[str, Any]:
+    if args.command == "config":
+        from techscreen.config import dump
+
+        sys.stdout.write(dump(_settings(args)))
+        return {"command": "config show", "conf_env": args.conf_env or "base"}
+
+    if args.command == "run":
+        from techscreen.pipeline import load_spec, run_pipeline
+
+        spec = load_spec(args.pipeline)
+        settings = _settings(args, spec.set)
+        ctx = _context(settings)
+        with ctx.tracker.parent(f"pipeline:{spec.name}", {"techscreen.pipeline": spec.name}) as run:
+            run.log(params={"pipeline": spec.name, "stages": ",".join(spec.stages)})
+            results = run_pipeline(ctx, spec)
+        return {"pipeline": spec.name, "run_id": run.run_id, "stages": results,
+                "workspace": str(Path(settings.paths.workspace).resolve())}
+
+    from techscreen.stages import stage
+
+    extra = [f"ingest.format={args.format}"] if getattr(args, "format", None) else []
+    settings = _settings(args, extra)
+    ctx = _context(settings)
+    options = {"inputs": args.inputs} if args.command == "ingest" else {}
+    with ctx.tracker.parent(args.command, {"techscreen.command": args.command}) as run:
+        result = stage(args.command)(ctx, **options)
+    return {"command": args.command, "parent_run_id": run.run_id, **result}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``techscreen`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("py4j", "mlflow", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        summary = _execute(args)
+    except Exception as exc:  # noqa: BLE001 - the CLI's contract is one line, not a traceback
+        log.debug("failure", exc_info=True)
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        sys.stderr.write(f"techscreen: error: {message[:1000]}\n")
+        return 1
+    sys.stdout.write(json.dumps(summary, default=str, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""Layered configuration: the only reader of ``conf/``.
+
+Layers, later ones winning key by key: ``conf/base/*.yaml`` (committed defaults), then
+``conf/<env>/*.yaml`` for ``--conf-env`` (e.g. ``cluster``), then ``conf/local/*.yaml``
+(git-ignored, machine-specific), then ``--set key.path=value`` overrides. The merged tree is
+validated once into :class:`Settings`; an unknown key or a wrong type is an error that names
+the key and the file that set it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathSettings(_Strict):
+    """Where inputs come from and outputs go."""
+
+    workspace: str = "workspace"
+    input: list[str] = Field(default_factory=lambda: ["data/sample"])
+    allow_outside_workspace: bool = False
+
+
+class SparkSettings(_Strict):
+    """How the SparkSession is built (see ``techscreen.spark``)."""
+
+    master: str = "local[*]"
+    app_name: str = "techscreen"
+    ui: bool = False
+    log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
+    shuffle_partitions: int = Field(8, ge=1)
+    driver_memory: str = "4g"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class MlflowSettings(_Strict):
+    """Tracking: ``tracking_uri`` empty means a local SQLite store under the workspace."""
+
+    tracking_uri: str = ""
+    experiment: str = "techscreen"
+    artifact_location: str = ""
+
+
+class MappedSource(_Strict):
+    """A column-mapped table export: source columns → canonical raw fields."""
+
+    match: list[str] = Field(description="glob patterns of file names this mapping reads")
+    file_type: Literal["csv", "tsv", "jsonl"]
+    encoding: str = "utf-8"
+    columns: dict[str, str | list[str]] = Field(
+        description="canonical raw field → source column or JSON path (a list concatenates)"
+    )
+    separators: dict[str, str] = Field(default_factory=dict)
+    constants: dict[str, str] = Field(default_factory=dict)
+    country_from_number: bool = False
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        from techscreen.schema import RAW_FIELDS
+
+        unknown = sorted(set(value) - set(RAW_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown canonical fields {unknown}; known: {', '.join(RAW_FIELDS)}")
+        return value
+
+
+class IngestSettings(_Strict):
+    """Reading and validating raw records."""
+
+    format: str = "auto"
+    max_text_chars: int = Field(20_000, ge=100)
+    malformed_code_policy: Literal["quarantine", "drop"] = "quarantine"
+    excerpt_chars: int = Field(300, ge=0)
+    mapped: dict[str, MappedSource] = Field(default_factory=dict)
+
+
+class Domain(_Strict):
+    """One screening domain: WIPO fields and class-code prefixes that put a patent in it."""
+
+    label: str
+    wipo_fields: list[int] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+
+    @field_validator("wipo_fields")
+    @classmethod
+    def _fields_exist(cls, value: list[int]) -> list[int]:
+        bad = [f for f in value if not 1 <= f <= 35]
+        if bad:
+            raise ValueError(f"WIPO technology fields are 1..35, got {bad}")
+        return value
+
+
+class DomainSettings(_Strict):
+    """The concordance file and the domains built on it."""
+
+    concordance: str = "data/reference/wipo_ipc_technology.csv"
+    definitions: dict[str, Domain] = Field(default_factory=dict)
+
+
+class Settings(_Strict):
+    """All of techscreen's settings."""
+
+    paths: PathSettings = PathSettings()
+    spark: SparkSettings = SparkSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    ingest: IngestSettings = IngestSettings()
+    domains: DomainSettings = DomainSettings()
+
+
+def _deep_merge(base: dict, over: Mapping, origin: dict[str, str], source: str, prefix: str = "") -> None:
+    for key, value in over.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value, origin, source, dotted + ".")
+        else:
+            base[key] = copy.deepcopy(value)
+            origin[dotted] = source
+            if isinstance(value, Mapping):
+                _mark(value, origin, source, dotted + ".")
+
+
+def _mark(tree: Mapping, origin: dict[str, str], source: str, prefix: str) -> None:
+    for key, value in tree.items():
+        origin[f"{prefix}{key}"] = source
+        if isinstance(value, Mapping):
+            _mark(value, origin, source, f"{prefix}{key}.")
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of settings sections")
+    return data
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected key.path=value")
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def _nest(dotted: str, value: Any) -> dict:
+    tree: dict = {}
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return tree
+
+
+def load_settings(
+    conf_dir: str | Path = "conf",
+    env: str | None = None,
+    overrides: Iterable[str] = (),
+) -> Settings:
+    """Merge the configuration layers and validate them into :class:`Settings`.
+
+    Args:
+        conf_dir: the folder holding ``base/``, the environment folders and ``local/``.
+        env: an environment folder layered over ``base`` (e.g. ``"cluster"``).
+        overrides: ``key.path=value`` strings (values are YAML), applied last.
+
+    Raises:
+        ConfigError: naming the file (or ``--set``) and key of the first invalid setting.
+    """
+    conf = Path(conf_dir)
+    if not (conf / "base").is_dir():
+        raise ConfigError(f"{conf / 'base'}: configuration folder not found")
+    layers = ["base"] + ([env] if env else []) + ["local"]
+    if env and not (conf / env).is_dir():
+        raise ConfigError(f"{conf / env}: no such configuration environment")
+    tree: dict = {}
+    origin: dict[str, str] = {}
+    for layer in layers:
+        for path in sorted((conf / layer).glob("*.yaml")):
+            _deep_merge(tree, _read_yaml(path), origin, str(path))
+    for item in overrides:
+        key, value = _parse_override(item)
+        _deep_merge(tree, _nest(key, value), origin, f"--set {key}")
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        dotted = ".".join(str(p) for p in first["loc"])
+        source = _source_of(dotted, origin)
+        raise ConfigError(f"{source}: {dotted}: {first['msg']}") from None
+
+
+def _source_of(dotted: str, origin: Mapping[str, str]) -> str:
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        key = ".".join(parts[:n])
+        if key in origin:
+            return origin[key]
+    return "defaults"
+
+
+def resolve_path(settings: Settings, value: str | Path) -> Path:
+    """Resolve a path setting relative to the working directory."""
+    return Path(value).expanduser().resolve()
+
+
+def workspace(settings: Settings) -> Path:
+    """The workspace folder, resolved."""
+    return resolve_path(settings, settings.paths.workspace)
+
+
+def dump(settings: Settings) -> str:
+    """The effective settings as YAML (what ``techscreen config show`` prints)."""
+    return yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,1 @@
+"""Ingestion: raw units → validated canonical patents + quarantine, duplicates merged."""

@@ -1,0 +1,81 @@
+"""Units → validated rows on executors: every unit becomes a patent row or a quarantine row."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
+
+from techscreen.ingest.validate import Rules, validate
+from techscreen.io.base import Reader
+from techscreen.io.records import Reason, RecordError
+from techscreen.schema import QUARANTINE, RECORD, VALIDATED
+
+log = logging.getLogger(__name__)
+
+_REPLACEMENT = "\ufffd"  # what undecodable bytes become when Hadoop text is read as UTF-8
+
+
+def validate_unit(
+    reader: Reader, rules: Rules, payload: str | None, excerpt_chars: int
+) -> dict[str, Any]:
+    """Parse and validate one unit; return patent fields, or ``reason``/``detail``/``excerpt``."""
+    excerpt = (payload or "")[:excerpt_chars]
+    raw: dict[str, Any] = {}
+    try:
+        if payload is None or not payload.strip():
+            raise RecordError(Reason.NO_TEXT, "empty record")
+        if _REPLACEMENT in payload:
+            raise RecordError(Reason.UNDECODABLE, "bytes that are not valid UTF-8")
+        raw = reader.parse(payload)
+        return validate(raw, rules)
+    except RecordError as exc:
+        return _rejected(exc.reason, exc.detail, raw, excerpt)
+    except Exception as exc:  # noqa: BLE001 - a parser bug must quarantine, not kill the job
+        log.warning("parser %s failed unexpectedly: %r", reader.name, exc)
+        return _rejected(Reason.PARSER_ERROR, f"{type(exc).__name__}: {exc}", raw, excerpt)
+
+
+def _rejected(reason: Reason, detail: str, raw: dict[str, Any], excerpt: str) -> dict[str, Any]:
+    number = raw.get("publication_number")
+    return {
+        "reason": reason.value,
+        "detail": detail[:500] or None,
+        "excerpt": excerpt,
+        "publication_number": str(number) if number else None,
+    }
+
+
+def validated(units: DataFrame, reader: Reader, rules: Rules, excerpt_chars: int) -> DataFrame:
+    """Apply :func:`validate_unit` to every unit, on executors (schema :data:`VALIDATED`)."""
+    arrow_schema = to_arrow_schema(VALIDATED)
+    names = VALIDATED.fieldNames()
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            cols = batch.to_pydict()
+            rows = []
+            for source_file, location, payload in zip(
+                cols["source_file"], cols["record_location"], cols["payload"], strict=True
+            ):
+                row = validate_unit(reader, rules, payload, excerpt_chars)
+                row.update(source_format=reader.name, source_file=source_file, record_location=location)
+                rows.append({n: row.get(n) for n in names})
+            yield pa.RecordBatch.from_pylist(rows, schema=arrow_schema)
+
+    return units.mapInArrow(run, VALIDATED)
+
+
+def kept(rows: DataFrame) -> DataFrame:
+    """The rows that passed validation, as patent columns (content hash not yet set)."""
+    return rows.where(F.col("reason").isNull()).select(*RECORD.fieldNames())
+
+
+def quarantined(rows: DataFrame) -> DataFrame:
+    """The rejected rows, as the quarantine table."""
+    return rows.where(F.col("reason").isNotNull()).select(*QUARANTINE.fieldNames())

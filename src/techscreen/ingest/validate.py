@@ -1,0 +1,146 @@
+"""Validation of one raw record into a canonical patent row (pure Python, runs on executors)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from techscreen import normalize
+from techscreen.io.records import Reason, RecordError
+from techscreen.ingest.language import detect_language
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The validation settings that matter on executors (small and picklable)."""
+
+    max_text_chars: int
+    malformed_code_policy: str  # "quarantine" or "drop"
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return [str(v) for v in value if v is not None and str(v).strip()]
+
+
+def _codes(raw: Iterable[str], rules: Rules, warnings: list[str]) -> list[str]:
+    out: set[str] = set()
+    for code in raw:
+        try:
+            out.add(normalize.class_code(code))
+        except ValueError as exc:
+            if rules.malformed_code_policy == "quarantine":
+                raise RecordError(Reason.MALFORMED_CODE, str(exc)) from None
+            warnings.append(f"dropped_code:{code.strip()}")
+    return sorted(out)
+
+
+def _date(raw: Any, field: str) -> dt.date | None:
+    try:
+        return normalize.parse_date(raw)
+    except ValueError as exc:
+        raise RecordError(Reason.BAD_DATE, f"{field}: {exc}") from None
+
+
+def _text(raw: Any, field: str, rules: Rules) -> str | None:
+    text = normalize.clean_text(raw)
+    if text is not None and len(text) > rules.max_text_chars:
+        raise RecordError(
+            Reason.OVERSIZE_TEXT, f"{field} has {len(text)} characters (limit {rules.max_text_chars})"
+        )
+    return text
+
+
+def _int(raw: Any, field: str) -> int | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        value = int(float(raw))
+    except (TypeError, ValueError):
+        raise RecordError(Reason.BAD_VALUE, f"{field}: not an integer {raw!r}") from None
+    if value < 0:
+        raise RecordError(Reason.BAD_VALUE, f"{field}: negative {value}")
+    return value
+
+
+def _countries(raw: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for value in raw:
+        try:
+            code = normalize.country(value)
+        except ValueError as exc:
+            raise RecordError(Reason.BAD_COUNTRY, str(exc)) from None
+        if code and code not in out:
+            out.append(code)
+    return out
+
+
+def validate(raw: Mapping[str, Any], rules: Rules) -> dict[str, Any]:
+    """Normalise a raw record into the canonical patent fields, or raise ``RecordError``.
+
+    The content hash and the source columns are added by the caller. Order of checks: the
+    publication number first (without it nothing can be merged or traced), then text, then
+    dates and codes, so the reason names the most fundamental fault.
+    """
+    warnings: list[str] = []
+    jurisdiction = normalize.clean_text(raw.get("jurisdiction"))
+    number = raw.get("publication_number")
+    if number is None or not str(number).strip():
+        raise RecordError(Reason.NO_PUBLICATION_NUMBER)
+    try:
+        pubnum = normalize.publication_number(
+            str(number), country=jurisdiction, kind=normalize.clean_text(raw.get("kind"))
+        )
+    except ValueError as exc:
+        raise RecordError(Reason.BAD_PUBLICATION_NUMBER, str(exc)) from None
+
+    title = _text(raw.get("title"), "title", rules)
+    abstract = _text(raw.get("abstract"), "abstract", rules)
+    if not title and not abstract:
+        raise RecordError(Reason.NO_TEXT, "neither title nor abstract")
+    if not abstract:
+        warnings.append("no_abstract")
+
+    dates = {f: _date(raw.get(f), f) for f in ("priority_date", "filing_date", "publication_date")}
+    filing_year = _int(raw.get("filing_year"), "filing_year")
+    if dates["filing_date"] is not None:
+        filing_year = dates["filing_date"].year
+    if filing_year is not None and not normalize.EARLIEST_YEAR <= filing_year <= dt.date.today().year + 1:
+        raise RecordError(Reason.BAD_DATE, f"filing_year {filing_year} out of range")
+
+    language = normalize.clean_text(raw.get("language"))
+    return {
+        "publication_number": pubnum,
+        "application_number": normalize.clean_text(raw.get("application_number")),
+        "family_id": normalize.clean_text(raw.get("family_id")),
+        "title": title,
+        "abstract": abstract,
+        "language": language.lower() if language else detect_language(abstract or title),
+        "ipc_codes": _codes(_as_list(raw.get("ipc_codes")), rules, warnings),
+        "cpc_codes": _codes(_as_list(raw.get("cpc_codes")), rules, warnings),
+        **dates,
+        "filing_year": filing_year,
+        "applicants": list(dict.fromkeys(normalize.clean_text(a) for a in _as_list(raw.get("applicants")))),
+        "applicant_countries": _countries(_as_list(raw.get("applicant_countries"))),
+        "jurisdiction": pubnum.split("-")[0],
+        "cited_publications": sorted(
+            {_cited(c) for c in _as_list(raw.get("cited_publications"))} - {None}
+        ),
+        "forward_citations": _int(raw.get("forward_citations"), "forward_citations"),
+        "warnings": warnings,
+    }
+
+
+def _cited(raw: str) -> str | None:
+    # A cited number we cannot normalise is kept verbatim: dropping it would lose a citation,
+    # and quarantining a whole patent for one odd reference would lose far more.
+    try:
+        return normalize.publication_number(raw)
+    except ValueError:
+        text = normalize.clean_text(raw)
+        return text.upper() if text else None

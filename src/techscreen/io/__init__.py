@@ -1,0 +1,1 @@
+"""Readers for raw patent formats, and all reads and writes of workspace tables."""

@@ -1,0 +1,73 @@
+"""Workspace tables: every stage output is a Parquet folder written atomically.
+
+A table is written to a temporary folder beside its final place and renamed into it, so a
+crash leaves either the old table or the new one, never half of one. Each table folder also
+holds ``_techscreen.json``: who wrote it (MLflow run id) and its row count, which later
+stages record as the data version they consumed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from techscreen.config import Settings, workspace
+
+TABLES = (
+    "patents",
+    "quarantine",
+    "patent_domains",
+    "vectors",
+    "nodes",
+    "assignments",
+    "node_edges",
+    "centrality",
+    "indicators",
+    "grades",
+)
+_META = "_techscreen.json"
+
+
+class WorkspaceError(ValueError):
+    """A workspace table is missing or a path leaves the workspace."""
+
+
+def table_path(settings: Settings, name: str) -> Path:
+    """The folder of table ``name`` in the workspace."""
+    if name not in TABLES:
+        raise WorkspaceError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
+    return workspace(settings) / name
+
+
+def write_table(frame: DataFrame, settings: Settings, name: str, meta: dict[str, Any]) -> Path:
+    """Write ``frame`` as table ``name``, atomically, with its metadata file."""
+    final = table_path(settings, name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+    frame.write.mode("error").parquet(str(tmp))
+    (tmp / _META).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+    old = final.parent / f".{name}.old-{uuid.uuid4().hex[:8]}"
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def read_table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
+    """Read table ``name``; a missing table is an error naming the stage that makes it."""
+    path = table_path(settings, name)
+    if not (path / "_SUCCESS").exists():
+        raise WorkspaceError(f"table {name!r} not found at {path}: run the stage that writes it")
+    return spark.read.parquet(str(path))
+
+
+def table_meta(settings: Settings, name: str) -> dict[str, Any]:
+    """The metadata written with table ``name`` (empty if none)."""
+    path = table_path(settings, name) / _META
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}

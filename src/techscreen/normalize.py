@@ -1,0 +1,158 @@
+"""Normalisation of identifiers, classification codes, dates and countries.
+
+Pure functions; each raises :class:`ValueError` with a short message on input it cannot
+normalise, so that validation can quarantine the record with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_PUBNUM = re.compile(
+    r"""^\s*
+    (?P<cc>[A-Z]{2})?                    # publishing office
+    [\s_\-]*
+    (?P<num>(?:RE|PP|[DHT])?[\d\s,/_\-]*\d)   # number, with US design/reissue/plant prefixes
+    (?:[\s_\-]*(?P<kind>[A-Z]\d?))?      # kind code
+    (?:\.\d)?                            # CN check digit on application numbers
+    \s*$""",
+    re.VERBOSE,
+)
+_US_PREFIXED = re.compile(r"^(RE|PP|[DHT])0*(\d+)$")
+
+
+def publication_number(raw: str | None, *, country: str | None = None, kind: str | None = None) -> str:
+    """Return the canonical form ``CC-NUMBER-KIND`` (or ``CC-NUMBER`` when no kind is known).
+
+    Separators and leading zeros are removed so that ``US07654321B2``, ``US 7,654,321 B2``
+    and ``US-7654321-B2`` agree; Lens keys (``WO_2008_155316_A1``) and display forms
+    (``WO 2008/155316 A1``) give ``WO-2008155316-A1``.
+
+    Args:
+        raw: the number as it appears in the source.
+        country: office to assume when ``raw`` carries none (e.g. ``US`` for PatentsView ids).
+        kind: kind code to use when ``raw`` carries none.
+
+    Raises:
+        ValueError: if ``raw`` is empty or not a publication number.
+    """
+    if raw is None or not str(raw).strip():
+        raise ValueError("empty publication number")
+    text = str(raw).strip().upper()
+    m = _PUBNUM.match(text)
+    if not m:
+        raise ValueError(f"unparseable publication number {raw!r}")
+    cc = m.group("cc") or (country.upper() if country else None)
+    if not cc:
+        raise ValueError(f"publication number {raw!r} has no office and none was given")
+    num = re.sub(r"[\s,/_\-]", "", m.group("num"))
+    prefixed = _US_PREFIXED.match(num)
+    num = prefixed.group(1) + prefixed.group(2) if prefixed else num.lstrip("0") or "0"
+    k = m.group("kind") or (kind.upper().strip() if kind else None)
+    return f"{cc}-{num}-{k}" if k else f"{cc}-{num}"
+
+
+_CODE = re.compile(
+    r"""^\s*(?P<sub>[A-HY]\s?\d{2}\s?[A-Z])     # subclass, e.g. C22C
+    (?:\s*(?P<main>\d{1,4})                      # main group
+       (?:\s*/\s*(?P<sg>\d{1,6}))?)?            # subgroup
+    \s*$""",
+    re.VERBOSE,
+)
+_IPCR_PACKED = re.compile(r"^(?P<sub>[A-HY]\d{2}[A-Z])(?P<main>\d{4})(?P<sg>\d{6})")
+
+
+def class_code(raw: str) -> str:
+    """Return an IPC or CPC symbol in ``C22C 38/02`` form.
+
+    Accepts ``C22C38/02``, ``C22C  38/02`` (PATSTAT padding), ``C22C 38/2`` is kept as is,
+    the packed IPCR form ``C22C0038020000``, a bare main group ``H04N 21`` (given ``/00``)
+    and a bare subclass ``A01B``.
+
+    Raises:
+        ValueError: if ``raw`` is not a class symbol.
+    """
+    text = (raw or "").strip().upper()
+    packed = _IPCR_PACKED.match(text.replace(" ", ""))
+    if packed:
+        main = str(int(packed.group("main")))
+        sg = packed.group("sg").rstrip("0").rjust(2, "0")
+        return f"{packed.group('sub')} {main}/{sg}"
+    m = _CODE.match(text)
+    if not m:
+        raise ValueError(f"malformed class code {raw!r}")
+    sub = m.group("sub").replace(" ", "")
+    if m.group("main") is None:
+        return sub
+    main = str(int(m.group("main")))
+    sg = m.group("sg")
+    return f"{sub} {main}/{sg if sg is not None else '00'}"
+
+
+def subclass(code: str) -> str:
+    """Return the four-character subclass of a normalised code (``C22C 38/02`` → ``C22C``)."""
+    return code[:4]
+
+
+def main_group(code: str) -> str:
+    """Return the main group of a normalised code (``C22C 38/02`` → ``C22C 38/00``)."""
+    head = code.split("/")[0]
+    return f"{head}/00" if " " in head else head
+
+
+_DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%d.%m.%Y", "%m/%d/%Y")
+EARLIEST_YEAR = 1790  # the first US patent act; nothing in patent data is older
+
+
+def parse_date(raw: str | None, *, today: dt.date | None = None) -> dt.date | None:
+    """Parse a patent-data date (``20230105``, ``2023-01-05``, ``2023/01/05`` …).
+
+    Timestamps (``2023-01-05T00:00:00Z``) keep their date part. Empty input gives ``None``.
+
+    Raises:
+        ValueError: if the text is not a date or lies outside 1790 .. next year.
+    """
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if not text:
+        return None
+    text = text.split("T")[0].split(" ")[0]
+    for fmt in _DATE_FORMATS:
+        try:
+            value = dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+        limit = (today or dt.date.today()).year + 1
+        if not EARLIEST_YEAR <= value.year <= limit:
+            raise ValueError(f"date {raw!r} outside {EARLIEST_YEAR}..{limit}")
+        return value
+    raise ValueError(f"unparseable date {raw!r}")
+
+
+_COUNTRY_ALIASES = {"UK": "GB", "EL": "GR"}
+_ISO2 = re.compile(r"^[A-Z]{2}$")
+
+
+def country(raw: str | None) -> str | None:
+    """Return an ISO 3166 alpha-2 code, or ``None`` for empty input.
+
+    Raises:
+        ValueError: if the text is not two letters (after aliasing UK→GB, EL→GR).
+    """
+    if raw is None or not str(raw).strip():
+        return None
+    text = str(raw).strip().upper()
+    text = _COUNTRY_ALIASES.get(text, text)
+    if not _ISO2.match(text):
+        raise ValueError(f"not an ISO-2 country {raw!r}")
+    return text
+
+
+def clean_text(raw: str | None) -> str | None:
+    """Collapse whitespace; return ``None`` for empty text."""
+    if raw is None:
+        return None
+    text = " ".join(str(raw).split())
+    return text or None

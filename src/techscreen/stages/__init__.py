@@ -1,0 +1,46 @@
+"""Stage wiring: read workspace tables, call a stage's pure logic, write, track.
+
+Each stage is a function ``(ctx, **options) -> summary`` registered in :data:`STAGES`; the
+CLI, the pipeline runner and the spark-submit jobs all call stages through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from techscreen.config import Settings
+from techscreen.tracking import Tracker
+
+
+@dataclass
+class Context:
+    """What a stage needs: settings, the one SparkSession, the tracker of this execution."""
+
+    settings: Settings
+    spark: SparkSession
+    tracker: Tracker
+
+
+Stage = Callable[..., dict[str, Any]]
+
+
+def _registry() -> dict[str, Stage]:
+    from techscreen.stages.domains import run_domains
+    from techscreen.stages.ingest import run_ingest
+
+    return {"ingest": run_ingest, "domains": run_domains}
+
+
+STAGE_NAMES = ("ingest", "domains")
+
+
+def stage(name: str) -> Stage:
+    """The stage function registered under ``name``."""
+    stages = _registry()
+    if name not in stages:
+        raise KeyError(f"unknown stage {name!r}; known: {', '.join(STAGE_NAMES)}")
+    return stages[name]

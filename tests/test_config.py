@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from techscreen.config import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _conf(tmp_path: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = tmp_path / "conf" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return tmp_path / "conf"
+
+
+def test_project_conf_loads_with_six_domains_and_cluster_env():
+    base = load_settings(ROOT / "conf")
+    assert base.spark.master == "local[*]"
+    assert len(base.domains.definitions) == 6
+    cluster = load_settings(ROOT / "conf", env="cluster")
+    assert cluster.spark.master.startswith("spark://")
+    assert cluster.spark.shuffle_partitions != base.spark.shuffle_partitions
+
+
+def test_layers_apply_in_order_base_env_local_then_set(tmp_path):
+    conf = _conf(
+        tmp_path,
+        {
+            "base/a.yaml": "spark: {shuffle_partitions: 3, driver_memory: 1g}\npaths: {workspace: ws}\n",
+            "prod/a.yaml": "spark: {shuffle_partitions: 5}\n",
+            "local/a.yaml": "spark: {driver_memory: 9g}\n",
+        },
+    )
+    s = load_settings(conf, env="prod", overrides=["paths.workspace=other"])
+    assert s.spark.shuffle_partitions == 5  # env over base
+    assert s.spark.driver_memory == "9g"  # local over base
+    assert s.paths.workspace == "other"  # --set over all
+    assert s.spark.master == "local[*]"  # untouched default
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    conf = _conf(tmp_path, {"base/a.yaml": "spark: {shufle_partitions: 3}\n"})
+    with pytest.raises(ConfigError) as err:
+        load_settings(conf)
+    assert "a.yaml" in str(err.value) and "spark.shufle_partitions" in str(err.value)
+
+
+def test_wrong_type_names_the_layer_that_set_it(tmp_path):
+    conf = _conf(
+        tmp_path,
+        {"base/a.yaml": "spark: {shuffle_partitions: 3}\n", "local/z.yaml": "spark: {shuffle_partitions: many}\n"},
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(conf)
+    assert "local/z.yaml" in str(err.value) and "shuffle_partitions" in str(err.value)
+
+
+def test_bad_override_and_missing_env(tmp_path):
+    conf = _conf(tmp_path, {"base/a.yaml": "{}\n"})
+    with pytest.raises(ConfigError, match="--set spark.ui"):
+        load_settings(conf, overrides=["spark.ui=[1, 2]"])
+    with pytest.raises(ConfigError, match="key.path=value"):
+        load_settings(conf, overrides=["nonsense"])
+    with pytest.raises(ConfigError, match="no such configuration environment"):
+        load_settings(conf, env="nope")
+
+
+def test_mapping_with_unknown_canonical_field_is_rejected(tmp_path):
+    conf = _conf(
+        tmp_path,
+        {
+            "base/m.yaml": "ingest:\n  mapped:\n    x:\n      match: ['*.csv']\n      file_type: csv\n"
+            "      columns: {publication_number: id, abstrakt: text}\n"
+        },
+    )
+    with pytest.raises(ConfigError, match="abstrakt"):
+        load_settings(conf)
