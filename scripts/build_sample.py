@@ -12,7 +12,7 @@ country, subclass or date.
 
 Usage::
 
-    .venv/bin/python scripts/build_sample.py --shared ../shared/data --out data/sample
+    .venv/bin/python scripts/build_sample.py --shared PATH/TO/shared/data --out data/sample
 
 Counts per folder are logged to stderr; ``data/sample/SOURCE.md`` (hand-written) records
 where each part comes from and should be updated if the counts change.

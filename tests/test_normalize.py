@@ -20,6 +20,12 @@ from techscreen import normalize as n
         ("D512345", {"country": "US"}, "US-D512345"),
         ("USRE045678E", {}, "US-RE45678-E"),
         ("CN200580010012.1", {}, "CN-200580010012"),
+        ("CN200910098961.X", {}, "CN-200910098961"),
+        ("JP S60172932 A", {}, "JP-S60172932-A"),
+        ("TW I303249 B", {}, "TW-I303249-B"),
+        ("SG 11201502189U A", {}, "SG-11201502189U-A"),
+        ("JPWO2015151262A1", {}, "JP-WO2015151262-A1"),
+        ("RE49012", {"country": "US"}, "US-RE49012"),
     ],
 )
 def test_publication_number_forms_agree(raw, kwargs, expected):

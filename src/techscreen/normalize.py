@@ -10,28 +10,29 @@ import datetime as dt
 import re
 
 _PUBNUM = re.compile(
-    r"""^\s*
-    (?P<cc>[A-Z]{2})?                    # publishing office
-    [\s_\-]*
-    (?P<num>(?:RE|PP|[DHT])?[\d\s,/_\-]*\d)   # number, with US design/reissue/plant prefixes
-    (?:[\s_\-]*(?P<kind>[A-Z]\d?))?      # kind code
-    (?:\.\d)?                            # CN check digit on application numbers
-    \s*$""",
+    r"""^(?P<cc>[A-Z]{2})[\s_\-]*
+    (?P<prefix>[A-Z]{1,3}(?=[\s_\-]?\d))?[\s_\-]*   # series letters: D, RE, PP, JP S/H, BR PI, TW I, WO
+    (?P<digits>\d(?:[\d\s,/_\-]*\d)?)
+    (?P<suffix>[A-Z]??)                                # a serial's own letter (SG ...U)
+    (?:[\s_\-]*(?P<kind>[A-Z]\d?))?                   # kind code
+    (?:\.[\dX])?                                      # check digit of CN application numbers
+    $""",
     re.VERBOSE,
 )
-_US_PREFIXED = re.compile(r"^(RE|PP|[DHT])0*(\d+)$")
 
 
 def publication_number(raw: str | None, *, country: str | None = None, kind: str | None = None) -> str:
     """Return the canonical form ``CC-NUMBER-KIND`` (or ``CC-NUMBER`` when no kind is known).
 
-    Separators and leading zeros are removed so that ``US07654321B2``, ``US 7,654,321 B2``
-    and ``US-7654321-B2`` agree; Lens keys (``WO_2008_155316_A1``) and display forms
-    (``WO 2008/155316 A1``) give ``WO-2008155316-A1``.
+    Separators and leading zeros of the serial are removed so that ``US07654321B2``,
+    ``US 7,654,321 B2`` and ``US-7654321-B2`` agree; Lens keys (``WO_2008_155316_A1``) and
+    display forms (``WO 2008/155316 A1``) give ``WO-2008155316-A1``; series letters stay
+    (``US-D512345-S1``, ``US-RE45678-E``, ``JP-S60172932-A``, ``TW-I303249-B``).
 
     Args:
         raw: the number as it appears in the source.
-        country: office to assume when ``raw`` carries none (e.g. ``US`` for PatentsView ids).
+        country: office to assume when ``raw`` does not start with it (e.g. ``US`` for
+            PatentsView ids such as ``7654321`` or ``RE49012``).
         kind: kind code to use when ``raw`` carries none.
 
     Raises:
@@ -40,17 +41,16 @@ def publication_number(raw: str | None, *, country: str | None = None, kind: str
     if raw is None or not str(raw).strip():
         raise ValueError("empty publication number")
     text = str(raw).strip().upper()
+    office = country.strip().upper() if country else None
+    if office and not text.startswith(office):
+        text = office + text
     m = _PUBNUM.match(text)
     if not m:
         raise ValueError(f"unparseable publication number {raw!r}")
-    cc = m.group("cc") or (country.upper() if country else None)
-    if not cc:
-        raise ValueError(f"publication number {raw!r} has no office and none was given")
-    num = re.sub(r"[\s,/_\-]", "", m.group("num"))
-    prefixed = _US_PREFIXED.match(num)
-    num = prefixed.group(1) + prefixed.group(2) if prefixed else num.lstrip("0") or "0"
-    k = m.group("kind") or (kind.upper().strip() if kind else None)
-    return f"{cc}-{num}-{k}" if k else f"{cc}-{num}"
+    digits = re.sub(r"[\s,/_\-]", "", m.group("digits")).lstrip("0") or "0"
+    serial = (m.group("prefix") or "") + digits + m.group("suffix")
+    k = m.group("kind") or (kind.strip().upper() if kind and kind.strip() else None)
+    return f"{m.group('cc')}-{serial}-{k}" if k else f"{m.group('cc')}-{serial}"
 
 
 _CODE = re.compile(

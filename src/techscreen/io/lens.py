@@ -89,11 +89,16 @@ class LensJsonReader(Reader):
     name: ClassVar[str] = "lens-json"
 
     def detect(self, path: str, head: bytes) -> bool:
-        """Return True for JSON (Lines or array) whose first bytes name a Lens id field."""
+        """Return True for JSON (Lines or array) whose first bytes look like Lens patents.
+
+        A Lens id field alone is not enough: Lens scholarly-work exports carry ``lens_id``
+        too; patent records (both shapes) also carry ``jurisdiction``.
+        """
         text = _decode_head(head).lstrip()
         if not text.startswith(("{", "[")):
             return False
-        return any(marker in text for marker in _LENS_JSON_MARKERS)
+        has_id = any(marker in text for marker in _LENS_JSON_MARKERS)
+        return has_id and '"jurisdiction"' in text
 
     def units(self, spark: SparkSession, files: Sequence[str]) -> DataFrame:
         """One unit per JSONL line, or per element of an array document."""
@@ -121,7 +126,8 @@ class LensJsonReader(Reader):
         except (TypeError, ValueError) as exc:
             raise RecordError(Reason.BROKEN_JSON, str(exc)) from None
         if not isinstance(record, dict):
-            raise RecordError(Reason.BROKEN_JSON, f"expected an object, got {type(record).__name__}")
+            kind = type(record).__name__
+            raise RecordError(Reason.BROKEN_JSON, f"expected an object, got {kind}")
         if "biblio" in record or "lens_id" in record:
             return _parse_api(record)
         return _parse_flat(record)
@@ -269,8 +275,9 @@ def _parse_api(record: dict[str, Any]) -> dict[str, Any]:
         or _text(_get(biblio, "publication_reference", "date")),
         "filing_date": _text(_get(application, "date")),
         "priority_date": _text(_get(biblio, "priority_claims", "earliest_claim", "date")),
-        "applicants": [n for n in (_text(_get(a, "extracted_name", "value")) for a in applicants)
-                       if n],
+        "applicants": [
+            n for n in (_text(_get(a, "extracted_name", "value")) for a in applicants) if n
+        ],
         "applicant_countries": _distinct(_text(a.get("residence")) for a in applicants),
         "cpc_codes": _symbols(_get(biblio, "classifications_cpc")),
         "ipc_codes": _symbols(_get(biblio, "classifications_ipcr")),

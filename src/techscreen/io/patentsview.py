@@ -211,8 +211,9 @@ def _assignee_name(assignee: dict[str, Any]) -> str | None:
     organization = _text(assignee.get("organization"))
     if organization:
         return organization
-    person = " ".join(p for p in (_text(assignee.get("name_first")),
-                                  _text(assignee.get("name_last"))) if p)
+    person = " ".join(
+        p for p in (_text(assignee.get("name_first")), _text(assignee.get("name_last"))) if p
+    )
     return person or None
 
 
@@ -310,8 +311,10 @@ def _join(tables: dict[str, list[DataFrame]]) -> DataFrame:
             .where(F.col("cpc_group").isNotNull())
             .groupBy("patent_id")
             .agg(_ordered(_seq("cpc_sequence"), F.col("cpc_group").alias("code")).alias("c"))
-            .select("patent_id", F.array_distinct(F.transform("c", lambda x: x["code"]))
-                    .alias("cpc_codes"))
+            .select(
+                "patent_id",
+                F.array_distinct(F.transform("c", lambda x: x["code"])).alias("cpc_codes"),
+            )
         )
         patents = patents.join(cpc, "patent_id", "left")
 
@@ -362,10 +365,15 @@ def _join(tables: dict[str, list[DataFrame]]) -> DataFrame:
             _union(tables["citation"], ("patent_id", "citation_sequence", "citation_patent_id"))
             .where(F.col("citation_patent_id").isNotNull())
             .groupBy("patent_id")
-            .agg(_ordered(_seq("citation_sequence"),
-                          F.col("citation_patent_id").alias("id")).alias("c"))
-            .select("patent_id", F.array_distinct(F.transform("c", lambda x: x["id"]))
-                    .alias("cited_patent_ids"))
+            .agg(
+                _ordered(_seq("citation_sequence"), F.col("citation_patent_id").alias("id")).alias(
+                    "c"
+                )
+            )
+            .select(
+                "patent_id",
+                F.array_distinct(F.transform("c", lambda x: x["id"])).alias("cited_patent_ids"),
+            )
         )
         patents = patents.join(cited, "patent_id", "left")
 
