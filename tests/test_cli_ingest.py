@@ -5,9 +5,8 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from techscreen.cli import main
-
 from conftest import FIXTURES, ROOT
+from techscreen.cli import main
 
 
 def run_cli(capsys, *args: str) -> tuple[int, dict | None, str]:
@@ -23,7 +22,9 @@ def ws(tmp_path):
 
 
 def test_bad_jsonl_records_are_quarantined_with_reasons_and_reconciled(spark, capsys, ws, tmp_path):
-    code, summary, err = run_cli(capsys, "ingest", str(FIXTURES / "bad" / "waste_heat_bad.jsonl"), *ws)
+    code, summary, err = run_cli(
+        capsys, "ingest", str(FIXTURES / "bad" / "waste_heat_bad.jsonl"), *ws
+    )
     assert code == 0, err
     assert summary["read"] == 10
     assert summary["kept"] == 1
@@ -51,7 +52,10 @@ def test_bad_jsonl_records_are_quarantined_with_reasons_and_reconciled(spark, ca
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'ws' / 'mlflow.db'}")
     child = client.get_run(summary["run_id"])
-    assert child.data.metrics["read"] == 10 and child.data.metrics["quarantined_by_reason.bad_date"] == 1
+    assert (
+        child.data.metrics["read"] == 10
+        and child.data.metrics["quarantined_by_reason.bad_date"] == 1
+    )
     assert child.data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
 
 
@@ -60,7 +64,9 @@ def test_unknown_file_fails_with_one_line(spark, capsys, ws, tmp_path):
     odd.write_bytes(b"\x00\x01 nothing we know")
     code, _, err = run_cli(capsys, "ingest", str(odd), *ws)
     assert code == 1
-    assert err.strip().splitlines()[-1].startswith("techscreen: error: no reader recognises notes.bin")
+    assert (
+        err.strip().splitlines()[-1].startswith("techscreen: error: no reader recognises notes.bin")
+    )
 
 
 def test_config_show_prints_effective_settings(capsys, ws):

@@ -28,7 +28,8 @@ def test_layers_apply_in_order_base_env_local_then_set(tmp_path):
     conf = _conf(
         tmp_path,
         {
-            "base/a.yaml": "spark: {shuffle_partitions: 3, driver_memory: 1g}\npaths: {workspace: ws}\n",
+            "base/a.yaml": "spark: {shuffle_partitions: 3, driver_memory: 1g}\n"
+            "paths: {workspace: ws}\n",
             "prod/a.yaml": "spark: {shuffle_partitions: 5}\n",
             "local/a.yaml": "spark: {driver_memory: 9g}\n",
         },
@@ -50,7 +51,10 @@ def test_unknown_key_names_file_and_key(tmp_path):
 def test_wrong_type_names_the_layer_that_set_it(tmp_path):
     conf = _conf(
         tmp_path,
-        {"base/a.yaml": "spark: {shuffle_partitions: 3}\n", "local/z.yaml": "spark: {shuffle_partitions: many}\n"},
+        {
+            "base/a.yaml": "spark: {shuffle_partitions: 3}\n",
+            "local/z.yaml": "spark: {shuffle_partitions: many}\n",
+        },
     )
     with pytest.raises(ConfigError) as err:
         load_settings(conf)
@@ -59,9 +63,9 @@ def test_wrong_type_names_the_layer_that_set_it(tmp_path):
 
 def test_bad_override_and_missing_env(tmp_path):
     conf = _conf(tmp_path, {"base/a.yaml": "{}\n"})
-    with pytest.raises(ConfigError, match="--set spark.ui"):
+    with pytest.raises(ConfigError, match=r"--set spark\.ui"):
         load_settings(conf, overrides=["spark.ui=[1, 2]"])
-    with pytest.raises(ConfigError, match="key.path=value"):
+    with pytest.raises(ConfigError, match=r"key\.path=value"):
         load_settings(conf, overrides=["nonsense"])
     with pytest.raises(ConfigError, match="no such configuration environment"):
         load_settings(conf, env="nope")
@@ -71,8 +75,8 @@ def test_mapping_with_unknown_canonical_field_is_rejected(tmp_path):
     conf = _conf(
         tmp_path,
         {
-            "base/m.yaml": "ingest:\n  mapped:\n    x:\n      match: ['*.csv']\n      file_type: csv\n"
-            "      columns: {publication_number: id, abstrakt: text}\n"
+            "base/m.yaml": "ingest:\n  mapped:\n    x:\n      match: ['*.csv']\n"
+            "      file_type: csv\n      columns: {publication_number: id, abstrakt: text}\n"
         },
     )
     with pytest.raises(ConfigError, match="abstrakt"):

@@ -56,7 +56,9 @@ def test_class_code_forms(raw, expected):
     assert n.class_code(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["Y60PP", "22C 38/02", "C22 38/02", "ZZZZ 1/00", "C22C 38/02/1", ""])
+@pytest.mark.parametrize(
+    "raw", ["Y60PP", "22C 38/02", "C22 38/02", "ZZZZ 1/00", "C22C 38/02/1", ""]
+)
 def test_class_code_rejects(raw):
     with pytest.raises(ValueError):
         n.class_code(raw)

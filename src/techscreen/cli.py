@@ -21,7 +21,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf-dir", default="conf", help="configuration folder (default: conf)")
     parser.add_argument("--conf-env", help="environment layered over conf/base (e.g. cluster)")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable)"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting (repeatable)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -80,8 +84,12 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
         with ctx.tracker.parent(f"pipeline:{spec.name}", {"techscreen.pipeline": spec.name}) as run:
             run.log(params={"pipeline": spec.name, "stages": ",".join(spec.stages)})
             results = run_pipeline(ctx, spec)
-        return {"pipeline": spec.name, "run_id": run.run_id, "stages": results,
-                "workspace": str(Path(settings.paths.workspace).resolve())}
+        return {
+            "pipeline": spec.name,
+            "run_id": run.run_id,
+            "stages": results,
+            "workspace": str(Path(settings.paths.workspace).resolve()),
+        }
 
     from techscreen.stages import stage
 
@@ -106,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         summary = _execute(args)
-    except Exception as exc:  # noqa: BLE001 - the CLI's contract is one line, not a traceback
+    except Exception as exc:
         log.debug("failure", exc_info=True)
         message = " ".join(str(exc).split()) or type(exc).__name__
         sys.stderr.write(f"techscreen: error: {message[:1000]}\n")

@@ -122,7 +122,9 @@ class Settings(_Strict):
     domains: DomainSettings = DomainSettings()
 
 
-def _deep_merge(base: dict, over: Mapping, origin: dict[str, str], source: str, prefix: str = "") -> None:
+def _deep_merge(
+    base: dict, over: Mapping, origin: dict[str, str], source: str, prefix: str = ""
+) -> None:
     for key, value in over.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):

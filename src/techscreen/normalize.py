@@ -11,7 +11,7 @@ import re
 
 _PUBNUM = re.compile(
     r"""^(?P<cc>[A-Z]{2})[\s_\-]*
-    (?P<prefix>[A-Z]{1,3}(?=[\s_\-]?\d))?[\s_\-]*   # series letters: D, RE, PP, JP S/H, BR PI, TW I, WO
+    (?P<prefix>[A-Z]{1,3}(?=[\s_\-]?\d))?[\s_\-]*   # series: D, RE, PP, S/H, PI, I, WO
     (?P<digits>\d(?:[\d\s,/_\-]*\d)?)
     (?P<suffix>[A-Z]??)                                # a serial's own letter (SG ...U)
     (?:[\s_\-]*(?P<kind>[A-Z]\d?))?                   # kind code
@@ -21,7 +21,9 @@ _PUBNUM = re.compile(
 )
 
 
-def publication_number(raw: str | None, *, country: str | None = None, kind: str | None = None) -> str:
+def publication_number(
+    raw: str | None, *, country: str | None = None, kind: str | None = None
+) -> str:
     """Return the canonical form ``CC-NUMBER-KIND`` (or ``CC-NUMBER`` when no kind is known).
 
     Separators and leading zeros of the serial are removed so that ``US07654321B2``,

@@ -84,8 +84,8 @@ QUARANTINE = T.StructType(
 
 # Output of the combined parse + validate pass: a patent row, or a quarantine reason.
 VALIDATED = T.StructType(
-    RECORD.fields
-    + [
+    [
+        *RECORD.fields,
         T.StructField("reason", _STR, True),
         T.StructField("detail", _STR, True),
         T.StructField("excerpt", _STR, True),

@@ -2,11 +2,11 @@ import datetime as dt
 
 import pytest
 
+from techscreen.config import MappedSource
 from techscreen.ingest.parse import validate_unit
 from techscreen.ingest.validate import Rules, validate
 from techscreen.io.mapped import MappedReader
 from techscreen.io.records import Reason, RecordError
-from techscreen.config import MappedSource
 
 RULES = Rules(max_text_chars=2000, malformed_code_policy="quarantine")
 GOOD = {
@@ -72,7 +72,9 @@ def test_title_only_record_is_kept_with_warning():
 
 
 def test_validate_unit_quarantines_undecodable_and_broken_payloads():
-    reader = MappedReader("x", MappedSource(match=["*"], file_type="jsonl", columns={"publication_number": "id"}))
+    reader = MappedReader(
+        "x", MappedSource(match=["*"], file_type="jsonl", columns={"publication_number": "id"})
+    )
     bad_bytes = validate_unit(reader, RULES, '{"id": "US1", "title": "caf\ufffd"}', 50)
     assert bad_bytes["reason"] == "undecodable_bytes"
     broken = validate_unit(reader, RULES, '{"id": "US1", "title": ', 50)

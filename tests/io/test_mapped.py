@@ -2,11 +2,10 @@ import json
 
 import pytest
 
+from conftest import ROOT
 from techscreen.config import load_settings
 from techscreen.io.mapped import MappedReader, resolve
 from techscreen.io.records import RecordError
-
-from conftest import ROOT
 
 MAPPED = load_settings(ROOT / "conf").ingest.mapped
 
@@ -24,11 +23,16 @@ def test_uspto_application_jsonl_mapping_on_a_real_record():
     # First record of the ipa230105 week (USPTO public domain), fields as in the source file.
     line = json.dumps(
         {
-            "publication_number": "US20230000001A1", "publication_date": "20230105",
-            "application_number": "17364781", "filing_date": "20210630", "title": "ASSEMBLED GARDEN TOOL",
+            "publication_number": "US20230000001A1",
+            "publication_date": "20230105",
+            "application_number": "17364781",
+            "filing_date": "20210630",
+            "title": "ASSEMBLED GARDEN TOOL",
             "abstract": "An assembled garden tool, including a tine, a base, and a tenon plate.",
-            "ipcr": ["A01B 1/22", "A01B 1/08", "A01B 1/10"], "cpc_main": ["A01B 1/227"],
-            "cpc_further": ["A01B 1/08", "A01B 1/10"], "priority_claims": [],
+            "ipcr": ["A01B 1/22", "A01B 1/08", "A01B 1/10"],
+            "cpc_main": ["A01B 1/227"],
+            "cpc_further": ["A01B 1/08", "A01B 1/10"],
+            "priority_claims": [],
             "applicants": [{"name": "Weinan WU", "country": "CN", "residence_country": "CN"}],
             "assignees": [],
         }
@@ -49,8 +53,16 @@ def test_country_from_number_and_constants():
     raw = heat.parse(json.dumps({"publication_number": "KR101234567B1", "abstract": "폐열 회수"}))
     assert raw["jurisdiction"] == "KR"
     agri = MappedReader("c", MAPPED["cn_agri_abstracts_csv"])
-    raw = agri.parse(json.dumps({"application_number": "CN85105156", "title": "利用苕子根茬免耕种植法",
-                                 "ipc_subclass": "A01B", "application_year": "1985"}))
+    raw = agri.parse(
+        json.dumps(
+            {
+                "application_number": "CN85105156",
+                "title": "利用苕子根茬免耕种植法",
+                "ipc_subclass": "A01B",
+                "application_year": "1985",
+            }
+        )
+    )
     assert raw["jurisdiction"] == "CN" and raw["language"] == "zh" and raw["ipc_codes"] == ["A01B"]
     assert raw["filing_year"] == "1985"
 

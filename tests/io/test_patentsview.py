@@ -70,9 +70,9 @@ def test_detect_rejects_other_formats(tmp_path: Path) -> None:
     for path in (LENS / "lens_export.csv", LENS / "coronavirus_cpc_40.jsonl"):
         assert not READER.detect(str(path), _head(path))
     assert not READER.detect("empty.tsv", b"")
-    inventor = tmp_path / "g_inventor.tsv"  # a real table this reader does not use
-    inventor.write_text('"patent_id"\t"inventor_sequence"\t"inventor_id"\n')
-    assert not READER.detect(str(inventor), _head(inventor))
+    other = tmp_path / "g_wipo_technology.tsv"  # a real table this reader does not know
+    other.write_text('"patent_id"\t"wipo_field_sequence"\t"wipo_field_id"\n')
+    assert not READER.detect(str(other), _head(other))
 
 
 def test_detect_reads_a_gzipped_header(tmp_path: Path) -> None:
@@ -293,8 +293,18 @@ def test_units_join_the_tsv_download(spark) -> None:
     assert records["US5768628"]["cpc_codes"][0] == "G10H7/02"
 
 
-def test_units_join_the_csv_extract(spark) -> None:
-    files = sorted(str(p) for p in CSV.glob("*.csv"))
+def test_units_join_the_csv_extract(spark, tmp_path: Path) -> None:
+    # The inventor table (header and first row of nvidia_inventor.csv) is recognised, so a
+    # PatentsView folder ingests, but it maps to nothing and must not disturb the join.
+    inventor = tmp_path / "nvidia_inventor.csv"
+    inventor.write_text(
+        "patent_id,inventor_sequence,inventor_id,disambig_inventor_name_first,"
+        "disambig_inventor_name_last,gender_code,location_id\n"
+        "11176967,0,fl:pr_ln:sundareson-1,Prabindh,Sundareson,U,"
+        "371ed099-16c8-11ed-9b5f-1234bde3cd05\n"
+    )
+    assert READER.detect(str(inventor), _head(inventor))
+    files = [*sorted(str(p) for p in CSV.glob("*.csv")), str(inventor)]
     records = _parsed(READER.units(spark, files))
 
     assert len(records) == 30

@@ -59,7 +59,11 @@ def merge_duplicates(rows: DataFrame) -> DataFrame:
     ]
     order = Window.partitionBy(KEY).orderBy(*ranked_by)
     group = order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
-    scalars = [c for c in RECORD.fieldNames() if c not in _LISTS and c not in (KEY, "content_hash", *_SOURCE)]
+    scalars = [
+        c
+        for c in RECORD.fieldNames()
+        if c not in _LISTS and c not in (KEY, "content_hash", *_SOURCE)
+    ]
     located = F.concat_ws("@", "source_file", "record_location")
     filled = rows.withColumn("_hash", content_hash()).select(
         KEY,

@@ -36,7 +36,7 @@ def validate_unit(
         return validate(raw, rules)
     except RecordError as exc:
         return _rejected(exc.reason, exc.detail, raw, excerpt)
-    except Exception as exc:  # noqa: BLE001 - a parser bug must quarantine, not kill the job
+    except Exception as exc:
         log.warning("parser %s failed unexpectedly: %r", reader.name, exc)
         return _rejected(Reason.PARSER_ERROR, f"{type(exc).__name__}: {exc}", raw, excerpt)
 
@@ -64,7 +64,9 @@ def validated(units: DataFrame, reader: Reader, rules: Rules, excerpt_chars: int
                 cols["source_file"], cols["record_location"], cols["payload"], strict=True
             ):
                 row = validate_unit(reader, rules, payload, excerpt_chars)
-                row.update(source_format=reader.name, source_file=source_file, record_location=location)
+                row.update(
+                    source_format=reader.name, source_file=source_file, record_location=location
+                )
                 rows.append({n: row.get(n) for n in names})
             yield pa.RecordBatch.from_pylist(rows, schema=arrow_schema)
 

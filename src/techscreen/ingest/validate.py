@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from techscreen import normalize
-from techscreen.io.records import Reason, RecordError
 from techscreen.ingest.language import detect_language
+from techscreen.io.records import Reason, RecordError
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ def _text(raw: Any, field: str, rules: Rules) -> str | None:
     text = normalize.clean_text(raw)
     if text is not None and len(text) > rules.max_text_chars:
         raise RecordError(
-            Reason.OVERSIZE_TEXT, f"{field} has {len(text)} characters (limit {rules.max_text_chars})"
+            Reason.OVERSIZE_TEXT,
+            f"{field} has {len(text)} characters (limit {rules.max_text_chars})",
         )
     return text
 
@@ -110,7 +111,10 @@ def validate(raw: Mapping[str, Any], rules: Rules) -> dict[str, Any]:
     filing_year = _int(raw.get("filing_year"), "filing_year")
     if dates["filing_date"] is not None:
         filing_year = dates["filing_date"].year
-    if filing_year is not None and not normalize.EARLIEST_YEAR <= filing_year <= dt.date.today().year + 1:
+    if (
+        filing_year is not None
+        and not normalize.EARLIEST_YEAR <= filing_year <= dt.date.today().year + 1
+    ):
         raise RecordError(Reason.BAD_DATE, f"filing_year {filing_year} out of range")
 
     language = normalize.clean_text(raw.get("language"))
@@ -125,7 +129,9 @@ def validate(raw: Mapping[str, Any], rules: Rules) -> dict[str, Any]:
         "cpc_codes": _codes(_as_list(raw.get("cpc_codes")), rules, warnings),
         **dates,
         "filing_year": filing_year,
-        "applicants": list(dict.fromkeys(normalize.clean_text(a) for a in _as_list(raw.get("applicants")))),
+        "applicants": list(
+            dict.fromkeys(normalize.clean_text(a) for a in _as_list(raw.get("applicants")))
+        ),
         "applicant_countries": _countries(_as_list(raw.get("applicant_countries"))),
         "jurisdiction": pubnum.split("-")[0],
         "cited_publications": sorted(

@@ -93,7 +93,8 @@ def rows_as_units(frame: DataFrame, key_column: str) -> DataFrame:
     key = F.coalesce(F.col(key_column).cast("string"), F.lit(""))
     return frame.select(
         F.col("source_file"),
-        F.concat(F.lit(f"{key_column}="), key, F.lit(";row="), F.monotonically_increasing_id())
-        .alias("record_location"),
+        F.concat(
+            F.lit(f"{key_column}="), key, F.lit(";row="), F.monotonically_increasing_id()
+        ).alias("record_location"),
         F.to_json(F.struct(*[F.col(c) for c in data])).alias("payload"),
     )

@@ -22,6 +22,7 @@ g_assignee_disambiguated      patent_id, assignee_sequence, disambig_assignee_or
 g_location_disambiguated      location_id, disambig_country (joined to assignees)
 g_us_patent_citation          patent_id, citation_sequence, citation_patent_id
 g_application                 patent_id, application_id, filing_date
+g_inventor_disambiguated      recognised, then skipped (no raw field takes inventors)
 ============================  ===============================================================
 
 :meth:`PatentsViewReader.units` joins the tables on ``patent_id`` and emits one unit per
@@ -61,7 +62,11 @@ TABLE_SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = (
     ("location", frozenset({"location_id", "disambig_country"})),
     ("citation", frozenset({"patent_id", "citation_patent_id"})),
     ("application", frozenset({"patent_id", "application_id", "filing_date"})),
+    # Recognised so that a folder of PatentsView tables ingests without an unknown-format
+    # error, but nothing in them maps to a raw field: units() skips them.
+    ("inventor", frozenset({"patent_id", "inventor_id", "inventor_sequence"})),
 )
+_UNUSED_TABLES = frozenset({"inventor"})
 
 # Tables with free text (titles, abstracts, organisation names) may hold quoted newlines and
 # need multiLine parsing; that makes each file one task. The code tables (CPC, IPC,
@@ -133,6 +138,9 @@ class PatentsViewReader(Reader):
         tables: dict[str, list[DataFrame]] = defaultdict(list)
         for path in files:
             kind, frame = _read_table(spark, path)
+            if kind in _UNUSED_TABLES:
+                logger.info("skipping %s: PatentsView table %s maps to no raw field", path, kind)
+                continue
             if kind is None or frame is None:
                 logger.warning("skipping %s: header is not a supported PatentsView table", path)
                 continue
@@ -244,8 +252,8 @@ def _read_table(spark: SparkSession, path: str) -> tuple[str | None, DataFrame |
         return None, None
     delimiter, columns = header_columns(first[0])
     kind = table_kind(columns)
-    if kind is None:
-        return None, None
+    if kind is None or kind in _UNUSED_TABLES:
+        return kind, None
     frame = spark.read.csv(
         path,
         sep=delimiter,

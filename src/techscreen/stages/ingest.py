@@ -78,7 +78,11 @@ def run_ingest(ctx: Context, inputs: Sequence[str] | None = None) -> dict[str, A
         summary = reconcile(ctx, read)
         summary.update(conflicting_duplicates=conflicts, data_version=version, files=len(files))
         run.log(
-            params={"inputs": ",".join(map(str, inputs or s.paths.input)), "ingest": s.ingest.model_dump(exclude={"mapped"}), "merge_rule": MERGE_RULE},
+            params={
+                "inputs": ",".join(map(str, inputs or s.paths.input)),
+                "ingest": s.ingest.model_dump(exclude={"mapped"}),
+                "merge_rule": MERGE_RULE,
+            },
             metrics={k: v for k, v in summary.items() if isinstance(v, int | dict)},
             tags={"techscreen.data_version": version},
         )

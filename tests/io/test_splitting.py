@@ -1,0 +1,46 @@
+"""A large file is split across tasks, and no record is lost or cut at a split boundary."""
+
+import contextlib
+
+from conftest import FIXTURES
+from techscreen.io.base import line_units
+from techscreen.io.uspto_xml import UsptoGrantXmlReader
+
+_MAX_SPLIT = "mapreduce.input.fileinputformat.split.maxsize"
+
+
+@contextlib.contextmanager
+def small_splits(spark, size: int):
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    old = conf.get(_MAX_SPLIT)
+    conf.set(_MAX_SPLIT, str(size))
+    try:
+        yield
+    finally:
+        if old is None:
+            conf.unset(_MAX_SPLIT)
+        else:
+            conf.set(_MAX_SPLIT, old)
+
+
+def test_xml_documents_survive_splits_smaller_than_a_document(spark):
+    path = str(FIXTURES / "uspto_xml" / "ipg120103_v42.xml")
+    reader = UsptoGrantXmlReader()
+    whole = reader.units(spark, [path])
+    with small_splits(spark, 8 * 1024):
+        split = reader.units(spark, [path])
+        assert split.rdd.getNumPartitions() > 3  # the file really is cut into several tasks
+        rows = split.collect()
+    assert len(rows) == whole.count() == 3
+    numbers = sorted(reader.parse(r.payload)["publication_number"] for r in rows)
+    assert numbers == sorted(reader.parse(r.payload)["publication_number"] for r in whole.collect())
+
+
+def test_jsonl_lines_survive_splits_including_a_one_megabyte_line(spark):
+    path = str(FIXTURES / "bad" / "waste_heat_bad.jsonl")
+    with small_splits(spark, 64 * 1024):
+        units = line_units(spark, [path])
+        assert units.rdd.getNumPartitions() > 10
+        sizes = sorted(len(r.payload) for r in units.collect())
+    assert len(sizes) == 10
+    assert sizes[-1] > 1_000_000  # the oversize record arrives whole, one unit
