@@ -23,4 +23,5 @@ screen: java-check $(STAMP)
 
 test: java-check $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 from pathlib import Path
 
@@ -31,3 +34,27 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def screening(spark, tmp_path_factory):
+    """The README's main command run once on the bundled sample: (workspace, JSON summary)."""
+    from techscreen.cli import main
+
+    ws = tmp_path_factory.mktemp("screening") / "ws"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(
+            [
+                "run",
+                str(ROOT / "pipelines" / "screening.yaml"),
+                "--conf-dir",
+                str(ROOT / "conf"),
+                "--set",
+                f"paths.workspace={ws}",
+                "--set",
+                f"paths.input=[{ROOT / 'data' / 'sample'}]",
+            ]
+        )
+    assert code == 0
+    return ws, json.loads(out.getvalue().strip().splitlines()[-1])

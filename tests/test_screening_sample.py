@@ -1,12 +1,6 @@
 """The README's main command, run in-process on the bundled sample: every stage, real MLflow."""
 
-import json
-
-import pytest
 from mlflow.tracking import MlflowClient
-
-from conftest import ROOT
-from techscreen.cli import main
 
 SIX = {
     "chemistry_materials",
@@ -16,30 +10,6 @@ SIX = {
     "energy",
     "medicine",
 }
-
-
-@pytest.fixture(scope="module")
-def screening(spark, tmp_path_factory):
-    ws = tmp_path_factory.mktemp("screening") / "ws"
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(
-            [
-                "run",
-                str(ROOT / "pipelines" / "screening.yaml"),
-                "--conf-dir",
-                str(ROOT / "conf"),
-                "--set",
-                f"paths.workspace={ws}",
-                "--set",
-                f"paths.input=[{ROOT / 'data' / 'sample'}]",
-            ]
-        )
-    assert code == 0
-    return ws, json.loads(out.getvalue().strip().splitlines()[-1])
 
 
 def test_sample_ingest_reads_every_bundled_format_and_reconciles(screening):

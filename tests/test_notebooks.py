@@ -1,0 +1,30 @@
+"""Notebooks are executed against a real workspace so they stay alive."""
+
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_on_the_screening_workspace(path, screening, monkeypatch):
+    ws, _ = screening
+    monkeypatch.setenv("TECHSCREEN_WORKSPACE", str(ws))
+    monkeypatch.setenv("TECHSCREEN_ROOT", str(ROOT))
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT / "notebooks")}},
+    ).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "patents," in text and "quarantined" in text
+    assert os.environ["TECHSCREEN_WORKSPACE"] == str(ws)
