@@ -21,26 +21,38 @@ def ws(tmp_path):
     return ["--conf-dir", str(ROOT / "conf"), "--set", f"paths.workspace={tmp_path / 'ws'}"]
 
 
-def test_bad_jsonl_records_are_quarantined_with_reasons_and_reconciled(spark, capsys, ws, tmp_path):
-    code, summary, err = run_cli(
-        capsys, "ingest", str(FIXTURES / "bad" / "waste_heat_bad.jsonl"), *ws
-    )
+def test_bad_input_set_is_quarantined_with_reasons_and_reconciled(spark, capsys, ws, tmp_path):
+    # tests/fixtures/bad: bad_grants.xml (1 real grant + truncated, XXE, billion laughs,
+    # Latin-1 bytes, empty text, invalid IPC; see uspto_xml/SOURCE.md) and
+    # waste_heat_bad.jsonl (1 real record, an identical and a conflicting duplicate, broken
+    # JSON, Latin-1 bytes, no text, invalid IPC, bad date, 1 MiB abstract, no number).
+    code, summary, err = run_cli(capsys, "ingest", str(FIXTURES / "bad"), *ws)
     assert code == 0, err
-    assert summary["read"] == 10
-    assert summary["kept"] == 1
+    assert summary["read_by_format"] == {
+        "uspto-grant-xml": 7,
+        "mapped:waste_heat_abstracts_jsonl": 10,
+    }
+    assert summary["kept"] == 2
     assert summary["merged"] == 2
     assert summary["conflicting_duplicates"] == 1
     assert summary["quarantined_by_reason"] == {
         "bad_date": 1,
         "broken_json": 1,
-        "malformed_class_code": 1,
+        "broken_xml": 1,
+        "forbidden_xml_construct": 2,
+        "malformed_class_code": 2,
         "no_publication_number": 1,
-        "no_usable_text": 1,
+        "no_usable_text": 2,
         "oversize_text": 1,
-        "undecodable_bytes": 1,
+        "undecodable_bytes": 2,
     }
-    patents = spark.read.parquet(str(tmp_path / "ws" / "patents")).collect()
-    (patent,) = patents
+    assert summary["read"] == 17 and summary["reconciled"] is True
+    patents = spark.read.parquet(str(tmp_path / "ws" / "patents"))
+    assert sorted(r.publication_number for r in patents.collect()) == [
+        "CN-100404991-C",
+        "US-7473832-B2",
+    ]
+    patent = patents.where("jurisdiction = 'CN'").first()
     assert patent.publication_number == "CN-100404991-C"
     assert patent.jurisdiction == "CN" and patent.language == "zh"
     # most_complete keeps the full abstract and unions the codes of the conflicting copy
@@ -52,10 +64,8 @@ def test_bad_jsonl_records_are_quarantined_with_reasons_and_reconciled(spark, ca
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'ws' / 'mlflow.db'}")
     child = client.get_run(summary["run_id"])
-    assert (
-        child.data.metrics["read"] == 10
-        and child.data.metrics["quarantined_by_reason.bad_date"] == 1
-    )
+    assert child.data.metrics["read"] == 17
+    assert child.data.metrics["quarantined_by_reason.forbidden_xml_construct"] == 2
     assert child.data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
 
 
