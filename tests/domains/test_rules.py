@@ -193,6 +193,13 @@ def test_exclude_precedence_with_include_and_exclude_on_the_same_code():
     assert rules.domains_for(["H01L 21/02"]) == {"x": ["H01L 21/02"]}
 
 
+def test_solar_cells_are_energy_under_ipc_2006_and_ipc_2025(rules: DomainRules):
+    # IPC 2025 moved photovoltaic cells from H01L 31/04-07 to H10F 10/ and 19/
+    assert rules.domains_for(["H01L 31/0445"]) == {"energy": ["H01L 31/0445"]}
+    assert rules.domains_for(["H10F 10/14"]) == {"energy": ["H10F 10/14"]}
+    assert rules.domains_for(["H10F 30/22"]) == {"information_technology": ["H10F 30/22"]}
+
+
 def test_multi_domain_patent_lists_matched_codes_per_domain(rules: DomainRules):
     found = rules.domains_for(["H02J 3/38", "F03D 1/06", "G06F 17/00", "F03D 1/06", "E04B 1/00"])
     assert found == {
