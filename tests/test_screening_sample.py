@@ -2,14 +2,10 @@
 
 from mlflow.tracking import MlflowClient
 
-SIX = {
-    "chemistry_materials",
-    "machinery",
-    "agriculture",
-    "information_technology",
-    "energy",
-    "medicine",
-}
+from conftest import ROOT
+from techscreen.config import load_settings
+
+SIX = set(load_settings(ROOT / "conf").domains.definitions)
 
 
 def test_sample_ingest_reads_every_bundled_format_and_reconciles(screening):

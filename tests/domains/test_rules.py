@@ -9,12 +9,12 @@ import pytest
 from pydantic import ValidationError
 from pyspark.sql import types as T
 
+from conftest import ROOT
 from techscreen.config import ConfigError, Domain, DomainSettings, load_settings
 from techscreen.domains import DomainRules, assign_domains, domain_counts, load_concordance
 from techscreen.domains.rules import normalise_prefix
 from techscreen.schema import PATENT_DOMAINS, UNASSIGNED_DOMAIN
 
-ROOT = Path(__file__).resolve().parents[2]
 CONCORDANCE = ROOT / "data" / "reference" / "wipo_ipc_technology.csv"
 SIX = [
     "chemistry_materials",
