@@ -45,6 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(ingest)
 
     _common(sub.add_parser("domains", help="assign patents to the configured domains"))
+    _common(sub.add_parser("embed", help="embed patents not yet embedded into vectors/"))
+
+    models = sub.add_parser("models", help="build local model artifacts (offline)")
+    models_sub = models.add_subparsers(dest="action", required=True)
+    for action, what in (
+        ("build-static", "a model2vec static embedder distilled from MiniLM"),
+        ("build-int8", "MiniLM exported to ONNX with int8 weights"),
+    ):
+        p = models_sub.add_parser(action, help=f"build {what} (path from embed settings)")
+        p.add_argument("--force", action="store_true", help="rebuild even if it exists")
+        _common(p)
 
     run = sub.add_parser("run", help="run a pipeline file (e.g. pipelines/screening.yaml)")
     run.add_argument("pipeline", help="path of the pipeline YAML")
@@ -74,6 +85,20 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
 
         sys.stdout.write(dump(_settings(args)))
         return {"command": "config show", "conf_env": args.conf_env or "base"}
+
+    if args.command == "models":
+        from techscreen.embed.models import build
+
+        settings = _settings(args)
+        kind = {"build-static": "static", "build-int8": "minilm-int8"}[args.action]
+        target = Path(settings.embed.static.path if kind == "static" else settings.embed.int8.path)
+        if target.exists() and not args.force:
+            return {"command": f"models {args.action}", "path": str(target), "built": False}
+        return {
+            "command": f"models {args.action}",
+            "path": str(build(kind, settings.embed)),
+            "built": True,
+        }
 
     if args.command == "run":
         from techscreen.pipeline import load_spec, run_pipeline

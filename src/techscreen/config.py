@@ -112,6 +112,49 @@ class DomainSettings(_Strict):
     definitions: dict[str, Domain] = Field(default_factory=dict)
 
 
+class MiniLMSettings(_Strict):
+    """``minilm``: a sentence-transformers model folder (empty: the packaged MiniLM)."""
+
+    model_path: str = ""
+    device: str = "auto"
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+
+
+class StaticSettings(_Strict):
+    """``static``: model2vec embedder distilled from MiniLM (``techscreen models build-static``)."""
+
+    path: str = "models/static-minilm"
+    pca_dims: int | None = Field(256, ge=8)
+
+
+class Int8Settings(_Strict):
+    """``minilm-int8``: MiniLM exported to ONNX, int8 weights (``techscreen models build-int8``)."""
+
+    path: str = "models/minilm-int8"
+    per_channel: bool = True
+    op_types: list[str] = Field(default_factory=lambda: ["MatMul"])
+    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = one per task core")
+
+
+class EmbedSettings(_Strict):
+    """The embed stage: which embedder, which text, how it is batched."""
+
+    embedder: Literal["minilm", "minilm-int8", "static"] = "minilm"
+    text_recipe: Literal["title_abstract", "abstract_or_title", "title"] = "title_abstract"
+    domains: list[str] = Field(
+        default_factory=list, description="restrict to these domains; empty = all"
+    )
+    batch_size: int = Field(64, ge=1)
+    max_tokens: int = Field(256, ge=8, le=512)
+    sort_window: int = Field(
+        2048, ge=1, description="texts length-sorted together within a partition"
+    )
+    knn_sample: int = Field(2000, ge=50, description="patents sampled for ipc_knn_agreement@10")
+    minilm: MiniLMSettings = MiniLMSettings()
+    static: StaticSettings = StaticSettings()
+    int8: Int8Settings = Int8Settings()
+
+
 class Settings(_Strict):
     """All of techscreen's settings."""
 
@@ -120,6 +163,7 @@ class Settings(_Strict):
     mlflow: MlflowSettings = MlflowSettings()
     ingest: IngestSettings = IngestSettings()
     domains: DomainSettings = DomainSettings()
+    embed: EmbedSettings = EmbedSettings()
 
 
 def _deep_merge(

@@ -443,3 +443,141 @@ def test_spark_units_match_documents_and_parse(spark):
         assert len(set(offsets)) == len(offsets), path.name
     # The gzip file is read whole and still cut into its three documents.
     assert len(by_file[V40.name]) == 3
+
+
+# --------------------------------------------------------------------------- real DTD v4.3 (2013)
+
+# First four documents of the weekly file of 2013-04-16 (see SOURCE.md); expected values were
+# read by eye from the document text. Citation counts: the <patcit num="..."> entries of each
+# document, numbered 00001..N without gaps before the <nplcit> entries, also checked with
+# ``grep -c '<patcit '`` on each document's text.
+V43 = XML_DIR / "ipg130416_v43.xml"
+
+
+def test_v43_real_file_has_four_grants():
+    units = _units(V43)
+    assert len(units) == 4
+    assert [reader.parse(u)["publication_number"] for u in units] == [
+        "USD0680087S1",
+        "USD0680199S1",
+        "US08418361B2",
+        "US08418590B2",
+    ]
+    assert reader.detect(str(V43), _bytes(V43)[:65536])
+
+
+def test_v43_design_patent_with_foreign_priority():
+    rec = _doc(V43, 0)
+    assert rec["publication_number"] == "USD0680087S1"
+    assert rec["kind"] == "S1"
+    assert rec["application_number"] == "US29410027"
+    assert rec["filing_date"] == "20120103"
+    assert rec["publication_date"] == "20130416"
+    assert rec["priority_date"] == "20110704"  # JP 2011-015204
+    assert rec["title"] == "Television set"
+    assert rec["abstract"] is None  # designs have no abstract
+    assert rec["ipc_codes"] == []  # only classification-locarno and classification-national
+    assert rec["cpc_codes"] == []
+    # us-applicants are the four inventors; the assignee wins.
+    assert rec["applicants"] == ["Sharp Kabushiki Kaisha"]
+    assert rec["applicant_countries"] == ["JP"]
+    # 81 patcit in us-references-cited (US design patents), 5 nplcit skipped.
+    assert len(rec["cited_publications"]) == 81
+    assert rec["cited_publications"][0] == "USD427169S"
+    assert rec["cited_publications"][-1] == "USD666165S"
+    assert all(c.startswith("USD") and c.endswith("S") for c in rec["cited_publications"])
+
+    faucet = _doc(V43, 1)
+    assert faucet["kind"] == "S1"
+    assert faucet["priority_date"] is None
+    assert faucet["applicants"] == ["Masco Corporation of Indiana"]
+    assert faucet["applicant_countries"] == ["US"]
+    assert faucet["cited_publications"] == [
+        "USD465266S",
+        "USD520604S",
+        "USD569486S",
+        "USD578614S",
+        "USD655787S",
+    ]
+
+
+def test_v43_utility_pcb_patent():
+    rec = _doc(V43, 2)
+    assert rec["publication_number"] == "US08418361B2"
+    assert rec["kind"] == "B2"
+    assert rec["application_number"] == "US13299685"
+    assert rec["filing_date"] == "20111118"
+    assert rec["publication_date"] == "20130416"
+    assert rec["priority_date"] == "20080415"  # KR 10-2008-0034874; the division is not one
+    assert rec["title"] == "Method of manufacturing printed circuit board having landless via hole"
+    assert rec["abstract"].startswith(
+        "Method of manufacturing printed circuit board, including: providing a substrate"
+    )
+    assert rec["abstract"].endswith("thus forming a second circuit layer.")
+    assert rec["ipc_codes"] == ["H05K 3/02"]
+    assert rec["cpc_codes"] == []  # v4.3 has no classifications-cpc
+    assert rec["applicants"] == ["Samsung Electro-Mechanics Co., Ltd."]
+    assert rec["applicant_countries"] == ["KR"]
+    # 7 patcit (4 US grants, 1 US publication, JP, KR); nplcit 00008-00010 skipped.
+    assert rec["cited_publications"] == [
+        "US5817405A",
+        "US6490170B2",
+        "US7858885B2",
+        "US8276270B2",
+        "US2005/0139391A1",
+        "JP2005-167154",
+        "KR100688702",
+    ]
+
+
+def test_v43_utility_miter_saw_patent():
+    rec = _doc(V43, 3)
+    assert rec["publication_number"] == "US08418590B2"
+    assert rec["kind"] == "B2"
+    assert rec["application_number"] == "US12132686"
+    assert rec["filing_date"] == "20080604"
+    assert rec["publication_date"] == "20130416"
+    assert rec["priority_date"] is None  # no priority-claims
+    assert rec["title"] == (
+        "Miter saws having locking assemblies for optimal positioning of cutting blades"
+    )
+    assert rec["abstract"].startswith(
+        "A miter saw includes a base, and a table disposed on the base, the table having"
+    )
+    # Two classification-ipcr (symbol positions F and L), in document order.
+    assert rec["ipc_codes"] == ["B26D 1/14", "B26D 5/02"]
+    assert rec["applicants"] == ["Black & Decker Inc."]  # from &#x26;
+    # The assignee's address has <state>DE</state> (Delaware) and <country>US</country>.
+    assert rec["applicant_countries"] == ["US"]
+    # 29 patcit: 25 US (grants and publications), DE 3744716, 3216935, 3807158, EP 1419862.
+    cited = rec["cited_publications"]
+    assert len(cited) == 29
+    assert cited[:2] == ["US882296A", "US1489965A"]
+    assert cited[-4:] == ["DE3744716", "DE3216935", "DE3807158", "EP1419862"]
+
+
+def test_v43_real_values_normalise():
+    for unit in _units(V43):
+        rec = reader.parse(unit)
+        assert normalize.publication_number(rec["publication_number"]).startswith("US-")
+        for field in ("filing_date", "publication_date"):
+            normalize.parse_date(rec[field])
+        if rec["priority_date"] is not None:
+            normalize.parse_date(rec["priority_date"])
+        for code in rec["ipc_codes"]:
+            normalize.class_code(code)
+        for country in rec["applicant_countries"]:
+            normalize.country(country)
+    assert normalize.class_code(_doc(V43, 3)["ipc_codes"][1]) == "B26D 5/02"
+
+
+def test_v43_spark_units_match_documents(spark):
+    rows = reader.units(spark, [str(V43)]).collect()
+    got = sorted(rows, key=lambda r: int(r.record_location.split("=")[1]))
+    assert len(got) == 4
+    assert [reader.parse(r.payload)["publication_number"] for r in got] == [
+        "USD0680087S1",
+        "USD0680199S1",
+        "US08418361B2",
+        "US08418590B2",
+    ]

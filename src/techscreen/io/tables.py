@@ -59,6 +59,31 @@ def write_table(frame: DataFrame, settings: Settings, name: str, meta: dict[str,
     return final
 
 
+def append_partition(
+    frame: DataFrame, settings: Settings, name: str, column: str, value: str, meta: dict[str, Any]
+) -> list[Path]:
+    """Add ``frame``'s rows to partition ``column=value`` of table ``name``; return the new files.
+
+    The rows are written to a temporary folder, then each finished Parquet file is renamed
+    into the partition (a rename is atomic), and ``_SUCCESS`` and the metadata are written
+    last. A crash leaves complete files or none of a part: a re-run that skips what is
+    present redoes only what is missing.
+    """
+    final = table_path(settings, name)
+    part = final / f"{column}={value}"
+    part.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+    frame.write.mode("error").parquet(str(tmp))
+    batch = uuid.uuid4().hex[:8]
+    added = []
+    for file in sorted(tmp.glob("part-*.parquet")):
+        added.append(file.rename(part / f"{batch}-{file.name}"))
+    shutil.rmtree(tmp, ignore_errors=True)
+    (final / _META).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+    (final / "_SUCCESS").touch()
+    return added
+
+
 def read_table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
     """Read table ``name``; a missing table is an error naming the stage that makes it."""
     path = table_path(settings, name)

@@ -30,12 +30,13 @@ Stage = Callable[..., dict[str, Any]]
 
 def _registry() -> dict[str, Stage]:
     from techscreen.stages.domains import run_domains
+    from techscreen.stages.embed import run_embed
     from techscreen.stages.ingest import run_ingest
 
-    return {"ingest": run_ingest, "domains": run_domains}
+    return {"ingest": run_ingest, "domains": run_domains, "embed": run_embed}
 
 
-STAGE_NAMES = ("ingest", "domains")
+STAGE_NAMES = ("ingest", "domains", "embed")
 
 
 def stage(name: str) -> Stage:

@@ -1,0 +1,277 @@
+"""``static``: a model2vec static embedder distilled from MiniLM, CPU-only and very fast.
+
+A static embedder is a lookup table: one vector per vocabulary token, computed once by
+passing each token through the sentence-transformer (:func:`build_static`), then reduced by
+PCA and re-weighted (SIF). A text's vector is the mean of its tokens' vectors — no
+transformer at inference, so it runs at tens of thousands of documents per second on a
+CPU, at some cost in quality.
+
+The model folder is built once with ``techscreen models build-static`` and then only read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from techscreen.embed.base import Embedder, files_fingerprint
+from techscreen.embed.minilm import packaged_minilm
+
+logger = logging.getLogger(__name__)
+
+REBUILD_COMMAND = "techscreen models build-static"
+CARD_JSON = "card.json"
+CARD_MD = "MODEL_CARD.md"
+
+
+def build_static(out_dir: Path, *, source: Path | None = None, pca_dims: int | None = 256) -> Path:
+    """Distil a model2vec static embedder from a local sentence-transformers model, offline.
+
+    Every vocabulary token of ``source`` goes through the transformer once (mean pooling);
+    the vectors are reduced to ``pca_dims`` by PCA and weighted by SIF. The result is saved
+    to ``out_dir`` with a model card (``MODEL_CARD.md`` and ``card.json``). The folder is
+    written beside ``out_dir`` first and renamed into place, so a crash never leaves a
+    half-written model that :class:`StaticEmbedder` would load.
+
+    The build is deterministic: the PCA is an exact eigendecomposition (no random
+    solver), so two builds give the same vectors; the folder fingerprint still changes
+    because the card records the build date.
+
+    Args:
+        out_dir: the model folder to create (replaced if it exists).
+        source: a sentence-transformers model folder; the packaged all-MiniLM-L6-v2 if None.
+        pca_dims: the output dimension; None keeps the transformer's dimension without PCA.
+
+    Returns:
+        ``out_dir``.
+    """
+    # Imported here: torch/transformers take seconds to import and only the build needs them.
+    import model2vec
+    from model2vec.distill import distill_from_model
+    from transformers import AutoModel, AutoTokenizer
+
+    source = Path(source) if source is not None else packaged_minilm()
+    out_dir = Path(out_dir)
+    if not source.is_dir():
+        raise FileNotFoundError(f"source model folder {source} does not exist")
+
+    # local_files_only: a missing file must fail here, never trigger a hub download.
+    model = AutoModel.from_pretrained(str(source), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True, use_fast=True)
+
+    started = time.perf_counter()
+    static = distill_from_model(
+        model=model,
+        tokenizer=tokenizer,
+        device="cpu",  # deterministic and always present; the build is a one-off of ~1 min
+        pca_dims=pca_dims,
+        # float32 rather than model2vec's float16 default: 2x the size (~30 MB) but no
+        # rounding, so rebuilds compare equal to 1e-6 and vectors match the distillation.
+        quantize_to="float32",
+    )
+    seconds = time.perf_counter() - started
+    vocab_size, dim = len(static.tokens), int(static.dim)
+    logger.info("distilled %d tokens to %d dims in %.1f s", vocab_size, dim, seconds)
+
+    facts: dict[str, Any] = {
+        "kind": StaticEmbedder.kind,
+        "source_model": str(source),
+        "source_fingerprint": files_fingerprint(source),
+        "vocab_size": vocab_size,
+        "dim": dim,
+        "pca_dims": pca_dims,
+        "sif_coefficient": static.config.get("sif_coefficient"),
+        "pooling": str(static.config.get("pooling")),
+        "dtype": str(static.embedding.dtype),
+        "model2vec_version": model2vec.__version__,
+        "build_date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "distill_seconds": round(seconds, 1),
+        "rebuild_command": REBUILD_COMMAND,
+    }
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Hidden and unique, in the same folder so the final rename stays on one filesystem.
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        # model_name: else model2vec's README names the temporary folder.
+        static.save_pretrained(tmp, model_name=out_dir.name)
+        (tmp / CARD_JSON).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+        (tmp / CARD_MD).write_text(_card_markdown(facts), encoding="utf-8")
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("saved static embedder to %s", out_dir)
+    return out_dir
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``, replacing an existing ``target`` folder.
+
+    ``os.replace`` cannot overwrite a non-empty folder, so the old one is moved aside
+    first; the window without a ``target`` is two renames long.
+    """
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)  # put the previous model back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _card_markdown(facts: dict[str, Any]) -> str:
+    """The human-readable model card (the same facts as ``card.json``)."""
+    pca = facts["pca_dims"] if facts["pca_dims"] is not None else "none (no PCA)"
+    return f"""# Static embedder (model2vec) distilled from {Path(facts["source_model"]).name}
+
+A model2vec static embedder for techscreen's ``static`` embedder: one vector per token,
+a text's vector is the mean of its tokens' vectors (then L2-normalised by techscreen).
+
+| fact | value |
+|---|---|
+| source model | `{facts["source_model"]}` |
+| source folder fingerprint (sha256) | `{facts["source_fingerprint"]}` |
+| vocabulary size | {facts["vocab_size"]} |
+| dimensions | {facts["dim"]} |
+| pca_dims | {pca} |
+| SIF coefficient | {facts["sif_coefficient"]} |
+| pooling during distillation | {facts["pooling"]} |
+| dtype | {facts["dtype"]} |
+| model2vec version | {facts["model2vec_version"]} |
+| build date (UTC) | {facts["build_date"]} |
+| distillation time | {facts["distill_seconds"]} s |
+
+## Rebuild
+
+```
+{facts["rebuild_command"]}
+```
+
+The build runs offline from the local source folder and is deterministic (exact PCA):
+a rebuild gives the same vectors, but a new folder fingerprint (this card's date), hence a
+new ``embedder_id`` and a re-embedding.
+"""
+
+
+class StaticEmbedder(Embedder):
+    """A model2vec static model folder built by :func:`build_static`.
+
+    Args:
+        path: the model folder (``StaticSettings.path``).
+        max_tokens: tokens per text kept; the rest is truncated.
+        batch_size: texts per :meth:`_encode` call.
+    """
+
+    kind = "static"
+
+    def __init__(
+        self, *, path: str = "models/static-minilm", max_tokens: int = 256, batch_size: int = 64
+    ) -> None:
+        super().__init__(max_tokens=max_tokens, batch_size=batch_size)
+        self.path = path
+
+    def get_params(self) -> dict[str, Any]:
+        """Parameters, with the model folder."""
+        return {**super().get_params(), "path": str(self.path)}
+
+    @property
+    def folder(self) -> Path:
+        """The model folder."""
+        return Path(self.path)
+
+    def _check_folder(self) -> None:
+        if not (self.folder / "model.safetensors").is_file():
+            raise FileNotFoundError(
+                f"no static model at {self.folder}: build it with `{REBUILD_COMMAND}`"
+            )
+
+    def model_fingerprint(self) -> str:
+        """Digest of every file in the model folder (vectors, tokenizer, card)."""
+        self._check_folder()
+        return files_fingerprint(self.folder)
+
+    def load(self) -> StaticEmbedder:
+        """Load the model2vec ``StaticModel`` from the folder (never from the hub).
+
+        Raises:
+            FileNotFoundError: if the folder holds no model.
+        """
+        # Checked first: model2vec treats a missing local path as a hub id and downloads.
+        self._check_folder()
+        from model2vec import StaticModel
+        from tokenizers import Tokenizer
+
+        model = StaticModel.from_pretrained(self.folder)
+        # A private copy without truncation or padding: token_counts must see every token,
+        # and _encode truncates itself so both agree on what "max_tokens" cuts.
+        tokenizer = Tokenizer.from_str(model.tokenizer.to_str())
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        self.model_ = model
+        self.tokenizer_ = tokenizer
+        # model2vec drops the unknown token at inference (its vector is not meaningful).
+        self.unk_id_ = model.unk_token_id
+        self.vectors_ = np.asarray(model.embedding, dtype=np.float32)
+        self.weights_ = None if model.weights is None else np.asarray(model.weights, np.float32)
+        self.mapping_ = model.token_mapping
+        return self
+
+    @property
+    def dim(self) -> int:
+        """The model's dimension (``pca_dims`` of the build)."""
+        return int(self.vectors_.shape[1])
+
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text as the model uses them: no special tokens, no [UNK]."""
+        # encode_batch_fast: Rust, parallel, and skips computing offsets we do not need.
+        encodings = self.tokenizer_.encode_batch_fast(list(texts), add_special_tokens=False)
+        unk = self.unk_id_
+        if unk is None:
+            return [e.ids for e in encodings]
+        return [[i for i in e.ids if i != unk] for e in encodings]
+
+    def token_counts(self, texts: Sequence[str]) -> np.ndarray:
+        """Tokens of each text the model would average, before truncation (int64)."""
+        ids = self._ids(texts)
+        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Mean of the first ``max_tokens`` token vectors of each text, float32, not normalised.
+
+        Done here rather than with ``StaticModel.encode``: that one first cuts each text to
+        ``max_length * median token length`` characters, so a text could lose tokens before
+        ``max_tokens`` and disagree with :meth:`token_counts`. A text without any known
+        token gets a zero vector (never NaN).
+        """
+        ids = [x[: self.max_tokens] for x in self._ids(texts)]
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        filled = lengths > 0
+        if not filled.any():
+            return out
+        flat = np.fromiter((i for x in ids for i in x), dtype=np.int64, count=int(lengths.sum()))
+        rows = flat if self.mapping_ is None else self.mapping_[flat]
+        gathered = self.vectors_[rows]
+        if self.weights_ is not None:
+            gathered *= self.weights_[flat][:, None]
+        # reduceat over the start of each non-empty text: empty texts own no rows, so each
+        # segment is exactly one text's tokens (reduceat misbehaves on empty segments).
+        starts = (np.cumsum(lengths) - lengths)[filled]
+        out[filled] = np.add.reduceat(gathered, starts, axis=0) / lengths[filled, None]
+        return out
