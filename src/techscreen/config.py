@@ -149,6 +149,7 @@ class EmbedSettings(_Strict):
     sort_window: int = Field(
         2048, ge=1, description="texts length-sorted together within a partition"
     )
+    max_padding: float = Field(1.1, ge=1.0, description="longest ÷ shortest text in one batch")
     knn_sample: int = Field(2000, ge=50, description="patents sampled for ipc_knn_agreement@10")
     minilm: MiniLMSettings = MiniLMSettings()
     static: StaticSettings = StaticSettings()

@@ -65,6 +65,8 @@ def test_model_card_has_the_facts(model_dir):
     assert card["dim"] == card["pca_dims"] == PCA_DIMS
     assert 25_000 < card["vocab_size"] < 31_000  # BERT's 30,522 less the [unused*] tokens
     assert card["model2vec_version"] == "0.10.0"
+    assert card["pooling"] == "mean"
+    assert card["dtype"] == "float32"
     assert card["build_date"][:2] == "20"
     assert card["distill_seconds"] > 0
     md = (model_dir / "MODEL_CARD.md").read_text()

@@ -83,6 +83,8 @@ def build_static(out_dir: Path, *, source: Path | None = None, pca_dims: int | N
     vocab_size, dim = len(static.tokens), int(static.dim)
     logger.info("distilled %d tokens to %d dims in %.1f s", vocab_size, dim, seconds)
 
+    # str(PoolingMode.MEAN) is "PoolingMode.MEAN"; the card wants the plain "mean".
+    pooling = static.config.get("pooling")
     facts: dict[str, Any] = {
         "kind": StaticEmbedder.kind,
         "source_model": str(source),
@@ -91,7 +93,7 @@ def build_static(out_dir: Path, *, source: Path | None = None, pca_dims: int | N
         "dim": dim,
         "pca_dims": pca_dims,
         "sif_coefficient": static.config.get("sif_coefficient"),
-        "pooling": str(static.config.get("pooling")),
+        "pooling": getattr(pooling, "value", pooling),
         "dtype": str(static.embedding.dtype),
         "model2vec_version": model2vec.__version__,
         "build_date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -138,9 +140,9 @@ def _replace_dir(new: Path, target: Path) -> None:
 def _card_markdown(facts: dict[str, Any]) -> str:
     """The human-readable model card (the same facts as ``card.json``)."""
     pca = facts["pca_dims"] if facts["pca_dims"] is not None else "none (no PCA)"
-    return f"""# Static embedder (model2vec) distilled from {Path(facts["source_model"]).name}
+    return f"""# Static embedder (model2vec) for techscreen
 
-A model2vec static embedder for techscreen's ``static`` embedder: one vector per token,
+Built by distilling the sentence-transformer below: one vector per vocabulary token;
 a text's vector is the mean of its tokens' vectors (then L2-normalised by techscreen).
 
 | fact | value |

@@ -48,8 +48,29 @@ def _vector_column(vectors: list[np.ndarray | None], dim: int) -> pa.Array:
     )
 
 
+def length_batches(
+    order: list[int], lengths: np.ndarray, size: int, max_padding: float
+) -> list[list[int]]:
+    """Cut texts already sorted by length into batches of at most ``size`` similar lengths.
+
+    A batch is padded to its longest text; a new batch starts when a text is more than
+    ``max_padding`` times (and 8 tokens) longer than the batch's first, so within a batch
+    padded ÷ real tokens stays near ``max_padding`` however few texts a window holds.
+    """
+    batches: list[list[int]] = []
+    for i in order:
+        if batches:
+            current = batches[-1]
+            first = lengths[current[0]]
+            if len(current) < size and lengths[i] <= max(first * max_padding, first + 8):
+                current.append(i)
+                continue
+        batches.append([i])
+    return batches
+
+
 def embed_window(
-    model: Embedder, pns: list[str], hashes: list[str], docs: list[str | None]
+    model: Embedder, pns: list[str], hashes: list[str], docs: list[str], max_padding: float
 ) -> pa.RecordBatch:
     """Embed one window of texts: sort by length, batch, unsort; skip empty texts with a reason."""
     n = len(docs)
@@ -59,14 +80,13 @@ def embed_window(
     vectors: list[np.ndarray | None] = [None] * n
     if present:
         counts[present] = model.token_counts([docs[i] for i in present])
-        order = sorted(present, key=lambda i: (counts[i], i))
-        encoded = model.encode([docs[i] for i in order])
         clipped = np.minimum(counts, model.max_tokens)
-        for start in range(0, len(order), model.batch_size):
-            batch = order[start : start + model.batch_size]
+        order = sorted(present, key=lambda i: (clipped[i], i))
+        for batch in length_batches(order, clipped, model.batch_size, max_padding):
+            encoded = model.encode([docs[i] for i in batch])
             batch_tokens[batch] = clipped[batch].max()
-        for row, i in enumerate(order):
-            vectors[i] = encoded[row]
+            for row, i in enumerate(batch):
+                vectors[i] = encoded[row]
     schema = to_arrow_schema(VECTORS)
     return pa.RecordBatch.from_arrays(
         [
@@ -98,7 +118,9 @@ def limit_threads() -> None:
         torch.set_num_threads(cores)
 
 
-def embed(patents: DataFrame, embedder: Embedder, recipe: str, sort_window: int) -> DataFrame:
+def embed(
+    patents: DataFrame, embedder: Embedder, recipe: str, sort_window: int, max_padding: float
+) -> DataFrame:
     """Embed each patent's text (by ``recipe``) on executors → rows of :data:`VECTORS`.
 
     Only the unloaded embedder (its parameters) travels in the closure; each worker loads
@@ -110,7 +132,7 @@ def embed(patents: DataFrame, embedder: Embedder, recipe: str, sort_window: int)
         model = loaded(embedder)
         pns: list[str] = []
         hashes: list[str] = []
-        docs: list[str | None] = []
+        docs: list[str] = []
         for batch in batches:
             cols = batch.to_pydict()
             pns += cols["publication_number"]
@@ -121,11 +143,11 @@ def embed(patents: DataFrame, embedder: Embedder, recipe: str, sort_window: int)
             ]
             while len(docs) >= sort_window:
                 yield embed_window(
-                    model, pns[:sort_window], hashes[:sort_window], docs[:sort_window]
+                    model, pns[:sort_window], hashes[:sort_window], docs[:sort_window], max_padding
                 )
                 pns, hashes, docs = pns[sort_window:], hashes[sort_window:], docs[sort_window:]
         if docs:
-            yield embed_window(model, pns, hashes, docs)
+            yield embed_window(model, pns, hashes, docs, max_padding)
 
     frame = patents.select("publication_number", "content_hash", "title", "abstract")
     return frame.mapInArrow(run, VECTORS)

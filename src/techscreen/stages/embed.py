@@ -78,7 +78,9 @@ def run_embed(ctx: Context) -> dict[str, Any]:
             "embedder_id": eid,
             "data_version": upstream.get("data_version", ""),
         }
-        vectors = embed(todo, embedder, s.embed.text_recipe, s.embed.sort_window)
+        vectors = embed(
+            todo, embedder, s.embed.text_recipe, s.embed.sort_window, s.embed.max_padding
+        )
         files = append_partition(vectors, s, "vectors", "embedder_id", eid, meta)
         seconds = time.perf_counter() - started
         summary.update(batch_stats(ctx, [str(f) for f in files], patents))
