@@ -66,7 +66,6 @@ import logging
 import shutil
 import tempfile
 import time
-import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,6 +74,8 @@ from typing import Any
 import numpy as np
 
 from techscreen.embed.base import Embedder, files_fingerprint
+from techscreen.embed.threads import task_cpus
+from techscreen.io.files import replace_dir, staging_dir
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def build_int8(
     _check_mean_pooling(source)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.building-{uuid.uuid4().hex[:8]}"
+    staging = staging_dir(out_dir)
     staging.mkdir()
     try:
         with tempfile.TemporaryDirectory(dir=staging) as scratch:
@@ -205,7 +206,7 @@ def build_int8(
         }
         (staging / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
         (staging / CARD_MD).write_text(_card_markdown(card))
-        _swap_into_place(staging, out_dir)
+        replace_dir(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -424,28 +425,6 @@ Rebuild with:
 """
 
 
-def _swap_into_place(staging: Path, out_dir: Path) -> None:
-    # Directory renames are atomic on one filesystem, but cannot overwrite a non-empty folder:
-    # move the old one aside first, then drop it.
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _task_cpus() -> int:
-    """Cores of the current Spark task (``spark.task.cpus``), 0 outside a Spark task."""
-    try:
-        from pyspark import TaskContext
-    except ImportError:  # pragma: no cover - pyspark is a dependency
-        return 0
-    context = TaskContext.get()
-    return int(context.cpus()) if context is not None else 0
-
-
 class OnnxInt8Embedder(Embedder):
     """The int8 ONNX MiniLM built by :func:`build_int8`, on CPU with onnxruntime.
 
@@ -508,11 +487,10 @@ class OnnxInt8Embedder(Embedder):
         self._require_model()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        task_cpus = _task_cpus()
-        threads = self.threads or task_cpus
-        options.intra_op_num_threads = threads  # 0 = onnxruntime's default
+        cores = task_cpus()
+        options.intra_op_num_threads = self.threads or cores  # 0 = onnxruntime's default
         options.inter_op_num_threads = 1  # a BERT graph is one chain: no parallel branches
-        if task_cpus:
+        if cores:
             # Spinning worker threads burn cores that neighbouring tasks need.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session_ = ort.InferenceSession(
@@ -537,7 +515,10 @@ class OnnxInt8Embedder(Embedder):
         tokenizer.enable_padding(pad_id=pad_id or 0, pad_token="[PAD]")
         self.tokenizer_ = tokenizer
         logger.info(
-            "loaded %s (%s threads, %s)", self.folder, threads or "ort default", ort.__version__
+            "loaded %s (%s threads, %s)",
+            self.folder,
+            self.threads or cores or "ort default",
+            ort.__version__,
         )
         return self
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 
 from techscreen.embed.base import Embedder, files_fingerprint
 from techscreen.embed.minilm import packaged_minilm
+from techscreen.io.files import replace_dir, staging_dir
 
 logger = logging.getLogger(__name__)
 
@@ -101,40 +100,18 @@ def build_static(out_dir: Path, *, source: Path | None = None, pca_dims: int | N
         "rebuild_command": REBUILD_COMMAND,
     }
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden and unique, in the same folder so the final rename stays on one filesystem.
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = staging_dir(out_dir)
     try:
         # model_name: else model2vec's README names the temporary folder.
         static.save_pretrained(tmp, model_name=out_dir.name)
         (tmp / CARD_JSON).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
         (tmp / CARD_MD).write_text(_card_markdown(facts), encoding="utf-8")
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     logger.info("saved static embedder to %s", out_dir)
     return out_dir
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Rename ``new`` to ``target``, replacing an existing ``target`` folder.
-
-    ``os.replace`` cannot overwrite a non-empty folder, so the old one is moved aside
-    first; the window without a ``target`` is two renames long.
-    """
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)  # put the previous model back
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _card_markdown(facts: dict[str, Any]) -> str:

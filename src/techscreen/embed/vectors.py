@@ -19,6 +19,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from techscreen.embed.base import Embedder
 from techscreen.embed.registry import loaded
 from techscreen.embed.text import patent_text
+from techscreen.embed.threads import task_cpus
 
 # The vectors table (embedder_id is its partition column, added by the writer).
 VECTORS = T.StructType(
@@ -103,15 +104,8 @@ def embed_window(
 
 
 def limit_threads() -> None:
-    """Give the math libraries of this task only the cores Spark gave the task.
-
-    Every concurrent task is its own Python worker; with each running as many threads as the
-    machine has cores, the cores are oversubscribed several times over and throughput falls.
-    """
-    from pyspark import TaskContext
-
-    context = TaskContext.get()
-    cores = context.cpus() if context is not None else 0
+    """Give torch only the cores Spark gave this task (see :func:`task_cpus`)."""
+    cores = task_cpus()
     if cores:
         import torch
 

@@ -17,6 +17,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from techscreen.config import Settings, workspace
+from techscreen.io.files import replace_dir, staging_dir
 
 TABLES = (
     "patents",
@@ -47,15 +48,10 @@ def table_path(settings: Settings, name: str) -> Path:
 def write_table(frame: DataFrame, settings: Settings, name: str, meta: dict[str, Any]) -> Path:
     """Write ``frame`` as table ``name``, atomically, with its metadata file."""
     final = table_path(settings, name)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = staging_dir(final)
     frame.write.mode("error").parquet(str(tmp))
     (tmp / _META).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
-    old = final.parent / f".{name}.old-{uuid.uuid4().hex[:8]}"
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, final)
     return final
 
 
@@ -72,7 +68,7 @@ def append_partition(
     final = table_path(settings, name)
     part = final / f"{column}={value}"
     part.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = staging_dir(final)
     frame.write.mode("error").parquet(str(tmp))
     batch = uuid.uuid4().hex[:8]
     added = []
