@@ -50,7 +50,7 @@ def test_pipeline_run_is_one_parent_with_a_child_per_stage(screening):
     ws, summary = screening
     client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
     children = {}
-    for stage in ("ingest", "domains"):
+    for stage in ("ingest", "domains", "embed"):
         run = client.get_run(summary["stages"][stage]["run_id"])
         assert run.data.tags["mlflow.parentRunId"] == summary["run_id"]
         assert run.info.status == "FINISHED"
@@ -60,3 +60,15 @@ def test_pipeline_run_is_one_parent_with_a_child_per_stage(screening):
         == children["ingest"].info.run_id
     )
     assert children["ingest"].data.metrics["kept"] == summary["stages"]["ingest"]["kept"]
+
+
+def test_sample_is_embedded_with_the_default_embedder(spark, screening):
+    ws, summary = screening
+    ingest, embed = summary["stages"]["ingest"], summary["stages"]["embed"]
+    assert embed["embedder_id"].startswith("minilm-int8-")
+    assert embed["docs_embedded"] + embed["docs_skipped"] == ingest["kept"]
+    assert embed["padding_ratio"] <= 1.15
+    assert 0.0 < embed["truncation_rate"] < 0.5
+    # English MiniLM still groups same-subclass patents far above chance (~1/600 subclasses)
+    assert embed["ipc_knn_agreement_at_10"] > 0.15
+    assert spark.read.parquet(str(ws / "vectors")).count() == ingest["kept"]
