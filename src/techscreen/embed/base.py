@@ -23,6 +23,9 @@ class Embedder(ABC):
     """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
 
     kind: ClassVar[str]
+    # True when a batch is padded to its longest text (transformers): the job then sorts texts
+    # by length before batching. A static embedder pads nothing and skips the sorting.
+    length_sorted: ClassVar[bool] = True
 
     def __init__(self, *, max_tokens: int = 256, batch_size: int = 64) -> None:
         self.max_tokens = max_tokens
@@ -65,19 +68,27 @@ class Embedder(ABC):
         """Raw vectors of ``texts`` (one batch, texts already cleaned), float32 ``(n, dim)``."""
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors of ``texts``, in batches of ``batch_size``: float32, L2-normalised, finite.
-
-        Raises:
-            FloatingPointError: if the model produced NaN or infinite values (a model bug:
-                failing loudly beats writing a vector that poisons every neighbour search).
-        """
+        """Vectors of ``texts``, in batches of ``batch_size``: float32, L2-normalised, finite."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         parts = [
             self._encode(texts[i : i + self.batch_size])
             for i in range(0, len(texts), self.batch_size)
         ]
-        vectors = np.ascontiguousarray(np.concatenate(parts).astype(np.float32, copy=False))
+        return self.normalised(np.concatenate(parts))
+
+    def encode_counted(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`encode` and :meth:`token_counts` together (one tokenisation where possible)."""
+        return self.encode(texts), self.token_counts(texts)
+
+    def normalised(self, raw: np.ndarray) -> np.ndarray:
+        """``raw`` as float32 rows of unit length (rows of zeros stay zero).
+
+        Raises:
+            FloatingPointError: if the model produced NaN or infinite values (a model bug:
+                failing loudly beats writing a vector that poisons every neighbour search).
+        """
+        vectors = np.ascontiguousarray(raw.astype(np.float32, copy=False))
         if not np.isfinite(vectors).all():
             raise FloatingPointError(f"{self.embedder_id} produced non-finite values")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

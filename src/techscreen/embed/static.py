@@ -158,6 +158,7 @@ class StaticEmbedder(Embedder):
     """
 
     kind = "static"
+    length_sorted = False
 
     def __init__(
         self, *, path: str = "models/static-minilm", max_tokens: int = 256, batch_size: int = 64
@@ -230,7 +231,16 @@ class StaticEmbedder(Embedder):
         ids = self._ids(texts)
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
 
+    def encode_counted(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors and token counts from one tokenisation (tokenising is most of the cost)."""
+        ids = self._ids(texts)
+        counts = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        return self.normalised(self._pool(ids)), counts
+
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._pool(self._ids(texts))
+
+    def _pool(self, token_ids: list[list[int]]) -> np.ndarray:
         """Mean of the first ``max_tokens`` token vectors of each text, float32, not normalised.
 
         Done here rather than with ``StaticModel.encode``: that one first cuts each text to
@@ -238,7 +248,7 @@ class StaticEmbedder(Embedder):
         ``max_tokens`` and disagree with :meth:`token_counts`. A text without any known
         token gets a zero vector (never NaN).
         """
-        ids = [x[: self.max_tokens] for x in self._ids(texts)]
+        ids = [x[: self.max_tokens] for x in token_ids]
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
         filled = lengths > 0

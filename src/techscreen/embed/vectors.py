@@ -79,7 +79,12 @@ def embed_window(
     counts = np.zeros(n, dtype=np.int64)
     batch_tokens = np.zeros(n, dtype=np.int64)
     vectors: list[np.ndarray | None] = [None] * n
-    if present:
+    if present and not model.length_sorted:
+        encoded, counts[present] = model.encode_counted([docs[i] for i in present])
+        batch_tokens[present] = np.minimum(counts[present], model.max_tokens)
+        for row, i in enumerate(present):
+            vectors[i] = encoded[row]
+    elif present:
         counts[present] = model.token_counts([docs[i] for i in present])
         clipped = np.minimum(counts, model.max_tokens)
         order = sorted(present, key=lambda i: (clipped[i], i))
