@@ -436,10 +436,12 @@ class OnnxInt8Embedder(Embedder):
             oversubscribing it N-fold; outside Spark, onnxruntime's default (one per
             physical core).
         max_tokens: texts are truncated to this many word pieces (with [CLS]/[SEP]).
-        batch_size: texts per onnxruntime call (padded to the longest text of the batch).
+        batch_size: texts per tokenizer call; onnxruntime runs one text per call (see
+            :meth:`_encode`), so nothing is padded and the job need not sort by length.
     """
 
     kind = KIND
+    length_sorted = False  # one text per onnxruntime call: no padding to avoid
 
     def __init__(
         self,
@@ -509,10 +511,8 @@ class OnnxInt8Embedder(Embedder):
         counter.no_truncation()
         self.counter_ = counter
         tokenizer = Tokenizer.from_file(tokenizer_file)
-        tokenizer.no_padding()
+        tokenizer.no_padding()  # texts run one per call (see _encode): nothing to pad
         tokenizer.enable_truncation(max_length=self.max_tokens)
-        pad_id = tokenizer.token_to_id("[PAD]")
-        tokenizer.enable_padding(pad_id=pad_id or 0, pad_token="[PAD]")
         self.tokenizer_ = tokenizer
         logger.info(
             "loaded %s (%s threads, %s)",
@@ -533,14 +533,26 @@ class OnnxInt8Embedder(Embedder):
         return np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One onnxruntime call per text, then mean pooling.
+
+        Dynamic quantisation scales each MatMul's activations by the range of the whole
+        input tensor, so in a batch a text's vector would depend on its batch-mates (up to
+        0.046 apart here): a re-run with other partitions would change vectors. One text per
+        call makes each vector a function of its text alone, and with no padding it is also
+        faster on this CPU (45.9 vs 31.0 docs/s for batches of 64, 300 sample abstracts).
+        """
         encodings = self.tokenizer_.encode_batch(list(texts), add_special_tokens=True)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return np.stack([self._encode_one(e.ids) for e in encodings])
+
+    def _encode_one(self, token_ids: list[int]) -> np.ndarray:
+        ids = np.array([token_ids], dtype=np.int64)
+        feeds = {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.zeros_like(ids),
+        }
         hidden = self.session_.run(
             None, {k: v for k, v in feeds.items() if k in self.input_names_}
         )[0]
-        # Mean over real tokens only, as sentence-transformers' Pooling(mean) does.
-        weights = mask[..., None].astype(np.float32)
-        summed = (hidden * weights).sum(axis=1)
-        return (summed / np.maximum(weights.sum(axis=1), 1e-9)).astype(np.float32)
+        # Mean over the tokens, as sentence-transformers' Pooling(mean) does (no padding here).
+        return hidden[0].mean(axis=0).astype(np.float32)
