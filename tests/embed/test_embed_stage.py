@@ -155,3 +155,17 @@ def test_length_batches_bound_padding():
         assert lengths[b].max() <= max(lengths[b[0]] * 1.1, lengths[b[0]] + 8)
     padded = sum(lengths[b].max() * len(b) for b in batches)
     assert padded / lengths.sum() <= 1.1
+
+
+def test_fp32_minilm_batches_by_length_with_little_padding(spark, capsys, workspace, tmp_path):
+    import shutil
+
+    ws = tmp_path / "fp32"
+    shutil.copytree(workspace / "patents", ws / "patents")
+    result = run(capsys, ws, "embed", "--set", "embed.embedder=minilm")
+    assert result["embedder_id"].startswith("minilm-") and "int8" not in result["embedder_id"]
+    rows = vectors(spark, ws).collect()
+    assert result["docs_embedded"] == len(rows) > 0
+    # batches really were padded (texts differ in length) but by at most max_padding overall
+    assert 1.0 < result["padding_ratio"] <= 1.15
+    assert len({r.batch_tokens for r in rows}) > 1
