@@ -262,14 +262,9 @@ def _source_of(dotted: str, origin: Mapping[str, str]) -> str:
     return "defaults"
 
 
-def resolve_path(settings: Settings, value: str | Path) -> Path:
-    """Resolve a path setting relative to the working directory."""
-    return Path(value).expanduser().resolve()
-
-
 def workspace(settings: Settings) -> Path:
     """The workspace folder, resolved."""
-    return resolve_path(settings, settings.paths.workspace)
+    return Path(settings.paths.workspace).expanduser().resolve()
 
 
 def dump(settings: Settings) -> str:
