@@ -31,7 +31,6 @@ class PathSettings(_Strict):
 
     workspace: str = "workspace"
     input: list[str] = Field(default_factory=lambda: ["data/sample"])
-    allow_outside_workspace: bool = False
 
 
 class SparkSettings(_Strict):
