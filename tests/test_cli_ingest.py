@@ -80,10 +80,8 @@ def test_unknown_file_fails_with_one_line(spark, capsys, ws, tmp_path):
 
 
 def test_config_show_prints_effective_settings(capsys, ws):
-    code, summary, _ = run_cli(capsys, "config", "show", *ws, "--set", "spark.shuffle_partitions=7")
-    assert code == 0
-    assert summary["command"] == "config show"
-    out = capsys.readouterr().out  # already consumed above; re-run to read the YAML
     code = main(["config", "show", *ws, "--set", "spark.shuffle_partitions=7"])
     out = capsys.readouterr().out
+    assert code == 0
     assert "shuffle_partitions: 7" in out
+    assert json.loads(out.strip().splitlines()[-1])["command"] == "config show"

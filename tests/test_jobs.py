@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mlflow.tracking import MlflowClient
+
 from conftest import FIXTURES, ROOT
 
 
@@ -38,5 +40,7 @@ def test_ingest_job_under_spark_submit(tmp_path):
     assert summary["read_by_format"] == {"uspto-grant-xml": summary["read"]}
     assert summary["reconciled"] and summary["kept"] > 0
     # under spark-submit --master decides; the settings' local[*] must not override it
-    assert "local[1]" in result.stderr or summary["kept"] > 0
+    client = MlflowClient(f"sqlite:///{tmp_path / 'ws' / 'mlflow.db'}")
+    parent = client.get_run(summary["parent_run_id"])
+    assert parent.data.tags["techscreen.spark_master"] == "local[1]"
     assert (tmp_path / "ws" / "patents" / "_SUCCESS").exists()

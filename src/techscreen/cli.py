@@ -79,6 +79,11 @@ def _context(settings):
     return Context(settings=settings, spark=build_session(settings.spark), tracker=tracker)
 
 
+def _run_tags(ctx) -> dict[str, str]:
+    # Which cluster ran it: under spark-submit that is --master, not the settings' master.
+    return {"techscreen.spark_master": ctx.spark.sparkContext.master}
+
+
 def _execute(args: argparse.Namespace) -> dict[str, Any]:
     if args.command == "config":
         from techscreen.config import dump
@@ -106,7 +111,8 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
         spec = load_spec(args.pipeline)
         settings = _settings(args, spec.set)
         ctx = _context(settings)
-        with ctx.tracker.parent(f"pipeline:{spec.name}", {"techscreen.pipeline": spec.name}) as run:
+        tags = {"techscreen.pipeline": spec.name, **_run_tags(ctx)}
+        with ctx.tracker.parent(f"pipeline:{spec.name}", tags) as run:
             run.log(params={"pipeline": spec.name, "stages": ",".join(spec.stages)})
             results = run_pipeline(ctx, spec)
         return {
@@ -122,7 +128,8 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
     settings = _settings(args, extra)
     ctx = _context(settings)
     options = {"inputs": args.inputs} if args.command == "ingest" else {}
-    with ctx.tracker.parent(args.command, {"techscreen.command": args.command}) as run:
+    tags = {"techscreen.command": args.command, **_run_tags(ctx)}
+    with ctx.tracker.parent(args.command, tags) as run:
         result = stage(args.command)(ctx, **options)
     return {"command": args.command, "parent_run_id": run.run_id, **result}
 
