@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q torch==2.13.0   # first, so the CPU build on this disk is used
-	$(VENV)/bin/pip install -q -e '.[embed,test]'
+	$(VENV)/bin/pip install -q -e '.[embed,umap,test]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

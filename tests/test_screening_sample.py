@@ -50,7 +50,7 @@ def test_pipeline_run_is_one_parent_with_a_child_per_stage(screening):
     ws, summary = screening
     client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
     children = {}
-    for stage in ("ingest", "domains", "embed"):
+    for stage in ("ingest", "domains", "embed", "cluster"):
         run = client.get_run(summary["stages"][stage]["run_id"])
         assert run.data.tags["mlflow.parentRunId"] == summary["run_id"]
         assert run.info.status == "FINISHED"

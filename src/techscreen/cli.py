@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _common(sub.add_parser("domains", help="assign patents to the configured domains"))
     _common(sub.add_parser("embed", help="embed patents not yet embedded into vectors/"))
+    _common(sub.add_parser("cluster", help="cluster each domain into nodes/ and assignments/"))
 
     models = sub.add_parser("models", help="build local model artifacts (offline)")
     models_sub = models.add_subparsers(dest="action", required=True)
@@ -56,6 +57,24 @@ def build_parser() -> argparse.ArgumentParser:
         p = models_sub.add_parser(action, help=f"build {what} (path from embed settings)")
         p.add_argument("--force", action="store_true", help="rebuild even if it exists")
         _common(p)
+
+    experiments = sub.add_parser("experiments", help="compare tracked stage runs, choose one")
+    experiments_sub = experiments.add_subparsers(dest="action", required=True)
+    compare = experiments_sub.add_parser("compare", help="print a stage's runs side by side")
+    compare.add_argument("--stage", default="cluster", help="stage to compare (default: cluster)")
+    compare.add_argument("--sort", default="nmi", metavar="METRIC", help="sort by (default: nmi)")
+    compare.add_argument("--ascending", action="store_true", help="smallest first")
+    which = compare.add_mutually_exclusive_group()
+    which.add_argument("--parent", metavar="RUN_ID", help="only the runs under this parent run")
+    which.add_argument("--sweep", action="store_true", help="only the runs of the latest sweep")
+    compare.add_argument("--columns", metavar="A,B", help="metrics/params to show (e.g. energy.*)")
+    compare.add_argument("--plot", metavar="PATH", help="PNG (default: reports/compare-STAGE.png)")
+    compare.add_argument("--choose", metavar="RUN_ID", help="first mark this run as the chosen one")
+    _common(compare)
+    choose = experiments_sub.add_parser("choose", help="mark the run that later stages read")
+    choose.add_argument("run_id", help="run id, or a unique prefix of at least 8 characters")
+    choose.add_argument("--stage", default="cluster", help="stage of the run (default: cluster)")
+    _common(choose)
 
     run = sub.add_parser("run", help="run a pipeline file (e.g. pipelines/screening.yaml)")
     run.add_argument("pipeline", help="path of the pipeline YAML")
@@ -105,6 +124,44 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
             "built": True,
         }
 
+    if args.command == "experiments":
+        from techscreen import experiments as ex
+        from techscreen.config import workspace
+        from techscreen.tracking import tracking_uri
+
+        settings = _settings(args)
+        uri = tracking_uri(settings.mlflow, workspace(settings))
+        client, experiment_id = ex.connect(uri, settings.mlflow.experiment)
+        summary = {"command": f"experiments {args.action}", "stage": args.stage}
+        if args.action == "choose":
+            chosen = ex.choose(client, experiment_id, args.run_id, args.stage)
+            return {**summary, "chosen_run_id": chosen}
+        if args.choose:
+            ex.choose(client, experiment_id, args.choose, args.stage)
+        parent = args.parent and ex.resolve_run(client, experiment_id, args.parent).info.run_id
+        if args.sweep and not (parent := ex.latest_sweep(client, experiment_id, args.stage)):
+            raise ValueError(f"no sweep (a parent run with 2+ {args.stage} runs) in {uri}")
+        runs = ex.stage_runs(client, experiment_id, args.stage, parent or None)
+        if runs.empty:
+            raise ValueError(f"no FINISHED {args.stage} runs to compare in {uri}")
+        columns = [c for c in args.columns.split(",") if c.strip()] if args.columns else None
+        table = ex.comparison(runs, args.sort, args.ascending, columns)
+        sort_by = table.attrs["sort_by"]
+        default_plot = workspace(settings) / "reports" / f"compare-{args.stage}.png"
+        plot = ex.plot_comparison(table, sort_by, args.plot or default_plot)
+        sys.stdout.write(ex.format_table(table))
+        best = table.index[0] if table[sort_by].notna().iloc[0] else None
+        return {
+            **summary,
+            "parent_run_id": parent or None,
+            "runs": len(table),
+            "sort_by": sort_by,
+            "best_run_id": best,
+            "chosen_run_id": ex.chosen_run(client, experiment_id, args.stage),
+            "constant_params": table.attrs["constant_params"],
+            "plot": str(plot),
+        }
+
     if args.command == "run":
         from techscreen.pipeline import load_spec, run_pipeline
 
@@ -113,8 +170,10 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
         ctx = _context(settings)
         tags = {"techscreen.pipeline": spec.name, **_run_tags(ctx)}
         with ctx.tracker.parent(f"pipeline:{spec.name}", tags) as run:
-            run.log(params={"pipeline": spec.name, "stages": ",".join(spec.stages)})
-            results = run_pipeline(ctx, spec)
+            run.log(
+                params={"pipeline": spec.name, "stages": ",".join(spec.stages), "grid": spec.grid}
+            )
+            results = run_pipeline(ctx, spec, lambda extra: _settings(args, [*spec.set, *extra]))
         return {
             "pipeline": spec.name,
             "run_id": run.run_id,

@@ -155,6 +155,48 @@ class EmbedSettings(_Strict):
     int8: Int8Settings = Int8Settings()
 
 
+class LabelSettings(_Strict):
+    """How technology nodes are labelled: c-TF-IDF keywords and dominant class codes."""
+
+    keywords: int = Field(10, ge=1, description="top c-TF-IDF keywords kept per node")
+    label_terms: int = Field(3, ge=1, description="keywords joined into the node's label")
+    codes: int = Field(5, ge=1, description="top IPC/CPC main groups kept per node")
+    representatives: int = Field(5, ge=1, description="patents nearest the centroid kept")
+    min_term_count: int = Field(2, ge=1, description="terms rarer than this in a node are dropped")
+    extra_stopwords: list[str] = Field(default_factory=list)
+    ipc_titles: str = "data/reference/ipc_titles.tsv.gz"
+    cpc_titles: str = "data/reference/cpc_titles.tsv.gz"
+
+
+class ClusterSettings(_Strict):
+    """The cluster stage: FAISS k-means micro-clusters, then HDBSCAN over their centroids."""
+
+    embedder: str = Field("", description="whose vectors to cluster; empty = embed.embedder")
+    domains: list[str] = Field(default_factory=list, description="empty = every defined domain")
+    seed: int = 0
+    sample_size: int = Field(
+        0, ge=0, description="vectors k-means trains on; 0 = min(N, max(64·k, 20000))"
+    )
+    max_sample: int = Field(200_000, ge=1000, description="cap on the automatic sample size")
+    k: int = Field(0, ge=0, description="micro-clusters per domain; 0 = clip(√N, 8, 2048)")
+    kmeans_iterations: int = Field(25, ge=1)
+    reducer: Literal["none", "pca", "umap"] = "pca"
+    dims: int = Field(64, ge=2, description="dimensions after the reducer")
+    min_cluster_size: int = Field(
+        0, ge=0, description="patents in the smallest node; 0 = max(10, 1% of N)"
+    )
+    min_samples: int = Field(0, ge=0, description="HDBSCAN density; 0 = min_cluster_size")
+    selection: Literal["eom", "leaf"] = "eom"
+    reassign_noise: float = Field(
+        0.0, ge=0.0, le=2.0, description="cosine distance within which noise joins a node; 0 = off"
+    )
+    metrics_sample: int = Field(2000, ge=100, description="patents scored for DBCV/silhouette")
+    stability_runs: int = Field(
+        1, ge=1, description=">1: refit with seed+1… and log ARI between seeds (sweeps)"
+    )
+    labels: LabelSettings = LabelSettings()
+
+
 class Settings(_Strict):
     """All of techscreen's settings."""
 
@@ -164,6 +206,7 @@ class Settings(_Strict):
     ingest: IngestSettings = IngestSettings()
     domains: DomainSettings = DomainSettings()
     embed: EmbedSettings = EmbedSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
 
 def _deep_merge(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from techscreen.config import ConfigError
+from techscreen.config import ConfigError, Settings
 from techscreen.stages import STAGE_NAMES, Context, stage
 
 log = logging.getLogger(__name__)
@@ -24,6 +28,24 @@ class PipelineSpec(BaseModel):
     description: str = ""
     stages: list[str] = Field(min_length=1)
     set: list[str] = Field(default_factory=list, description="key.path=value overrides")
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="a parameter sweep: every combination of these settings runs the stages",
+    )
+
+    @field_validator("grid")
+    @classmethod
+    def _values(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        empty = [key for key, values in value.items() if not values]
+        if empty:
+            raise ValueError(f"grid keys without values: {empty}")
+        return value
+
+    def configurations(self) -> Iterator[dict[str, Any]]:
+        """Every combination of the grid, in file order (one empty one without a grid)."""
+        keys = list(self.grid)
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            yield dict(zip(keys, values, strict=True))
 
     @field_validator("stages")
     @classmethod
@@ -52,10 +74,28 @@ def _first_error(exc: Exception) -> str:
     return str(exc).splitlines()[0]
 
 
-def run_pipeline(ctx: Context, spec: PipelineSpec) -> dict[str, Any]:
-    """Run the stages of ``spec`` in order inside the current parent run."""
-    results: dict[str, Any] = {}
-    for name in spec.stages:
-        log.info("pipeline %s: stage %s", spec.name, name)
-        results[name] = stage(name)(ctx)
+def run_pipeline(
+    ctx: Context, spec: PipelineSpec, settings_for: Callable[[list[str]], Settings]
+) -> dict[str, Any]:
+    """Run the stages of ``spec`` in order inside the current parent run.
+
+    With a grid, the stages run once per configuration, each with the settings that
+    ``settings_for`` builds from the configuration's ``key=value`` overrides; every child
+    run of a configuration is tagged ``techscreen.sweep.config`` with it.
+    """
+    if not spec.grid:
+        return {name: _run_stage(ctx, spec, name) for name in spec.stages}
+    results: dict[str, Any] = {"configurations": []}
+    for config in spec.configurations():
+        overrides = [f"{key}={json.dumps(value)}" for key, value in config.items()]
+        local = replace(ctx, settings=settings_for(overrides))
+        log.info("pipeline %s: configuration %s", spec.name, config)
+        with ctx.tracker.stage_tags({"techscreen.sweep.config": json.dumps(config)}):
+            stages = {name: _run_stage(local, spec, name) for name in spec.stages}
+        results["configurations"].append({"config": config, "stages": stages})
     return results
+
+
+def _run_stage(ctx: Context, spec: PipelineSpec, name: str) -> dict[str, Any]:
+    log.info("pipeline %s: stage %s", spec.name, name)
+    return stage(name)(ctx)

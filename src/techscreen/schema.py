@@ -112,3 +112,56 @@ UNITS = T.StructType(
 )
 
 UNASSIGNED_DOMAIN = "unassigned"
+
+# Statuses of a patent in assignments/: a density member of a node, noise (node -1), noise
+# that joined the nearest node within cluster.reassign_noise, or no vector to cluster.
+ASSIGNED, NOISE, REASSIGNED, NO_VECTOR = "member", "noise", "reassigned", "no_vector"
+NOISE_NODE = -1
+
+# Patent → technology node, one row per (domain, patent); run_id is the partition column.
+ASSIGNMENTS = T.StructType(
+    [
+        T.StructField("domain", _STR, False),
+        T.StructField("publication_number", _STR, False),
+        T.StructField("node", T.IntegerType(), False),
+        T.StructField("node_id", _STR, True),
+        T.StructField("status", _STR, False),
+        T.StructField("distance", T.FloatType(), True),
+        T.StructField("strength", T.FloatType(), True),
+    ]
+)
+
+_TERM = T.StructType([T.StructField("term", _STR), T.StructField("score", T.DoubleType())])
+_CODE = T.StructType(
+    [
+        T.StructField("code", _STR),
+        T.StructField("count", T.LongType()),
+        T.StructField("share", T.DoubleType()),
+        T.StructField("title", _STR),
+    ]
+)
+_REPRESENTATIVE = T.StructType(
+    [
+        T.StructField("publication_number", _STR),
+        T.StructField("title", _STR),
+        T.StructField("distance", T.FloatType()),
+    ]
+)
+
+# One technology node per row; run_id is the partition column.
+NODES = T.StructType(
+    [
+        T.StructField("domain", _STR, False),
+        T.StructField("node", T.IntegerType(), False),
+        T.StructField("node_id", _STR, False),
+        T.StructField("size", T.LongType(), False),
+        T.StructField("label", _STR, False),
+        T.StructField("keywords", T.ArrayType(_TERM), False),
+        T.StructField("codes", T.ArrayType(_CODE), False),
+        T.StructField("representatives", T.ArrayType(_REPRESENTATIVE), False),
+        T.StructField("filing_years", T.MapType(T.IntegerType(), T.LongType()), False),
+        T.StructField("countries", T.MapType(_STR, T.LongType()), False),
+        T.StructField("mean_strength", T.DoubleType(), True),
+        T.StructField("centroid", T.ArrayType(T.FloatType(), containsNull=False), False),
+    ]
+)

@@ -91,6 +91,7 @@ class Tracker:
             else self.client.create_experiment(experiment, artifact_location or None)
         )
         self._parent: RunHandle | None = None
+        self._stage_tags: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: MlflowSettings, workspace: Path) -> Tracker:
@@ -123,9 +124,19 @@ class Tracker:
                 self._parent = None
 
     @contextmanager
+    def stage_tags(self, tags: Mapping[str, str]) -> Iterator[None]:
+        """Add ``tags`` to every stage run started inside this block (e.g. a sweep's config)."""
+        before = self._stage_tags
+        self._stage_tags = {**before, **tags}
+        try:
+            yield
+        finally:
+            self._stage_tags = before
+
+    @contextmanager
     def stage(self, name: str, upstream: Mapping[str, str] | None = None) -> Iterator[RunHandle]:
         """A child run for one stage; ``upstream`` maps inputs to the run ids that made them."""
-        tags = {"techscreen.kind": "stage", "techscreen.stage": name}
+        tags = {"techscreen.kind": "stage", "techscreen.stage": name, **self._stage_tags}
         if self._parent is not None:
             tags[MLFLOW_PARENT_RUN_ID] = self._parent.run_id
         tags.update({f"techscreen.upstream.{k}": v for k, v in (upstream or {}).items()})

@@ -8,7 +8,7 @@ than the caller names, so no stage can quietly pull a patent-level table.
 from __future__ import annotations
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 
@@ -26,3 +26,22 @@ def sample_to_pandas(
         "_rank", *frame.columns[:1]
     )
     return ranked.limit(max_rows).drop("_rank").toPandas()
+
+
+def sample_groups_to_pandas(
+    frame: DataFrame, group: str, limits: dict[str, int], seed: int, order_by: str
+) -> pd.DataFrame:
+    """At most ``limits[g]`` rows of each group ``g`` on the driver, chosen as above.
+
+    Groups missing from ``limits`` contribute nothing. The rows come back ordered by group,
+    then by rank, so a prefix of a group's rows is itself a random sample of it.
+    """
+    if not limits:
+        return frame.limit(0).toPandas()
+    wanted = F.create_map(*[F.lit(x) for kv in sorted(limits.items()) for x in kv])
+    ranked = frame.withColumn("_rank", F.xxhash64(F.lit(seed), F.col(order_by))).withColumn(
+        "_n",
+        F.row_number().over(Window.partitionBy(group).orderBy("_rank", order_by)),
+    )
+    chosen = ranked.where(F.col("_n") <= F.coalesce(wanted[F.col(group)], F.lit(0)))
+    return chosen.orderBy(group, "_n").drop("_rank", "_n").toPandas()

@@ -29,14 +29,20 @@ Stage = Callable[..., dict[str, Any]]
 
 
 def _registry() -> dict[str, Stage]:
+    from techscreen.stages.cluster import run_cluster
     from techscreen.stages.domains import run_domains
     from techscreen.stages.embed import run_embed
     from techscreen.stages.ingest import run_ingest
 
-    return {"ingest": run_ingest, "domains": run_domains, "embed": run_embed}
+    return {
+        "ingest": run_ingest,
+        "domains": run_domains,
+        "embed": run_embed,
+        "cluster": run_cluster,
+    }
 
 
-STAGE_NAMES = ("ingest", "domains", "embed")
+STAGE_NAMES = ("ingest", "domains", "embed", "cluster")
 
 
 def stage(name: str) -> Stage:

@@ -1,0 +1,225 @@
+"""The cluster stage: ``vectors/`` + ``patent_domains/`` → ``nodes/`` and ``assignments/``.
+
+Per domain, a sample of the domain's vectors comes to the driver (the only hand-off), a
+:class:`~techscreen.cluster.model.NodeModel` is fitted on it, and one distributed pass
+assigns every patent of every domain. Both tables are partitioned by the MLflow run id of
+the clustering, so the runs of a sweep sit side by side and later stages read the one that
+``techscreen experiments choose`` marked (see :mod:`techscreen.experiments`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from techscreen.cluster import metrics
+from techscreen.cluster.assign import assign_nodes
+from techscreen.cluster.labels import ClassTitles
+from techscreen.cluster.model import FitInfo, NodeModel, fit_model, sizing
+from techscreen.cluster.nodes import node_rows
+from techscreen.config import ClusterSettings, Settings
+from techscreen.embed.quality import main_subclass
+from techscreen.embed.registry import make_embedder
+from techscreen.io.handoff import sample_groups_to_pandas
+from techscreen.io.tables import WorkspaceError, append_partition, read_table, table_meta
+from techscreen.schema import NODES, NOISE_NODE
+from techscreen.stages import Context
+from techscreen.stages.embed import KEY, existing_vectors
+
+log = logging.getLogger(__name__)
+_PATENT_COLUMNS = (
+    "title",
+    "abstract",
+    "ipc_codes",
+    "cpc_codes",
+    "filing_year",
+    "applicant_countries",
+    "jurisdiction",
+)
+
+
+def cluster_embedder_id(settings: Settings) -> str:
+    """The embedder whose vectors are clustered: ``cluster.embedder`` or ``embed.embedder``."""
+    chosen = settings.cluster.embedder or settings.embed.embedder
+    return make_embedder(settings.embed.model_copy(update={"embedder": chosen})).embedder_id
+
+
+def chosen_domains(settings: Settings) -> list[str]:
+    """The domains to cluster; an unknown name is an error listing the defined ones."""
+    defined = list(settings.domains.definitions)
+    unknown = sorted(set(settings.cluster.domains) - set(defined))
+    if unknown:
+        raise ValueError(f"cluster.domains: unknown {unknown}; defined: {', '.join(defined)}")
+    return list(settings.cluster.domains) or defined
+
+
+def _inputs(ctx: Context, eid: str, domains: list[str]) -> tuple[DataFrame, DataFrame]:
+    s = ctx.settings
+    vectors = existing_vectors(ctx, eid)
+    if vectors is None:
+        raise WorkspaceError(
+            f"no vectors from embedder {eid}: run `techscreen embed` with that embedder first"
+        )
+    patents = read_table(ctx.spark, s, "patents")
+    current = vectors.join(patents.select(*KEY), KEY, "left_semi").select(
+        "publication_number", "vector"
+    )
+    members = (
+        read_table(ctx.spark, s, "patent_domains")
+        .where(F.col("domain").isin(domains))
+        .select("publication_number", "domain")
+    )
+    return members.join(current, "publication_number", "left"), patents
+
+
+def _fit_domain(
+    domain: str, sample: pd.DataFrame, n: int, c: ClusterSettings
+) -> tuple[NodeModel, FitInfo, dict[str, Any]]:
+    x = np.stack(sample.vector.to_numpy())
+    model, info = fit_model(x, c, n, c.seed)
+    labels = model.assign(x).node
+    z = model.projection.apply(x)
+    head = slice(0, c.metrics_sample)
+    classes = [main_subclass(i, p) for i, p in zip(sample.ipc_codes, sample.cpc_codes, strict=True)]
+    scores: dict[str, Any] = {
+        "n_nodes": model.n_nodes,
+        "micro_clusters": info.micro_clusters,
+        "sample": len(x),
+        "k": info.sizing.k,
+        "min_cluster_size": info.sizing.min_cluster_size,
+        "sample_noise_fraction": round(float((labels == NOISE_NODE).mean()), 4),
+        "dbcv": metrics.dbcv(z[head], labels[head]),
+        "silhouette": metrics.silhouette(z[head], labels[head], c.seed),
+        **metrics.agreement_with_classes(labels, classes),
+    }
+    if c.stability_runs > 1:
+        seeds = range(c.seed + 1, c.seed + c.stability_runs)
+        aris = [metrics.stability(labels, fit_model(x, c, n, i)[0].assign(x).node) for i in seeds]
+        scores["stability_ari"] = round(float(np.mean([a for a in aris if a is not None])), 4)
+    if info.message:
+        log.warning("cluster %s: %s", domain, info.message)
+    return model, info, scores
+
+
+def _overall(per_domain: dict[str, dict[str, Any]], counts: dict[str, dict[str, int]]) -> dict:
+    """Totals, and patent-weighted means of the per-domain scores that are defined."""
+    out: dict[str, Any] = {"n_nodes": sum(d["n_nodes"] for d in per_domain.values())}
+    patents = sum(v["patents"] for v in counts.values())
+    noise = sum(v["noise"] for v in counts.values())
+    out["noise_fraction"] = round(noise / patents, 4) if patents else None
+    for name in ("dbcv", "silhouette", "nmi", "ami", "stability_ari"):
+        pairs = [
+            (d[name], counts[k]["patents"])
+            for k, d in per_domain.items()
+            if d.get(name) is not None
+        ]
+        weight = sum(w for _, w in pairs)
+        out[name] = round(sum(v * w for v, w in pairs) / weight, 4) if weight else None
+    return out
+
+
+def run_cluster(ctx: Context) -> dict[str, Any]:
+    """Cluster every chosen domain into technology nodes and assign every patent."""
+    s, c = ctx.settings, ctx.settings.cluster
+    domains = chosen_domains(s)
+    eid = cluster_embedder_id(s)
+    upstream = {
+        "vectors": table_meta(s, "vectors").get("run_id", ""),
+        "patent_domains": table_meta(s, "patent_domains").get("run_id", ""),
+    }
+    with ctx.tracker.stage("cluster", upstream=upstream) as run:
+        started = time.perf_counter()
+        run.log(
+            params={"cluster": c.model_dump(), "embedder_id": eid},
+            tags={"techscreen.embedder_id": eid},
+        )
+        frame, patents = _inputs(ctx, eid, domains)
+        with_vectors = {
+            r["domain"]: int(r["n"])
+            for r in frame.groupBy("domain").agg(F.count("vector").alias("n")).collect()
+        }
+        limits = {d: sizing(with_vectors.get(d, 0), c).sample_size for d in domains}
+        sample = sample_groups_to_pandas(
+            frame.where(F.col("vector").isNotNull()).join(
+                patents.select("publication_number", "ipc_codes", "cpc_codes"),
+                "publication_number",
+            ),
+            "domain",
+            {d: n for d, n in limits.items() if with_vectors.get(d)},
+            c.seed,
+            "publication_number",
+        )
+        models, per_domain = {}, {}
+        for domain in domains:
+            part = sample[sample.domain == domain]
+            if part.empty:
+                log.warning("cluster %s: no patents with vectors: no node", domain)
+                continue
+            models[domain], _, per_domain[domain] = _fit_domain(
+                domain, part, with_vectors[domain], c
+            )
+
+        meta = {"run_id": run.run_id, "embedder_id": eid, "upstream": upstream}
+        append_partition(assign_nodes(frame, models), s, "assignments", "run_id", run.run_id, meta)
+        assignments = read_table(ctx.spark, s, "assignments").where(F.col("run_id") == run.run_id)
+        counts = {
+            r["domain"]: {"patents": int(r["patents"]), "noise": int(r["noise"])}
+            for r in assignments.groupBy("domain")
+            .agg(
+                F.count("*").alias("patents"),
+                F.count(F.when(F.col("node") == NOISE_NODE, 1)).alias("noise"),
+            )
+            .collect()
+        }
+        members = assignments.where(F.col("node") != NOISE_NODE).join(
+            patents.select("publication_number", *_PATENT_COLUMNS), "publication_number"
+        )
+        titles = ClassTitles.load(c.labels.ipc_titles, c.labels.cpc_titles)
+        rows = node_rows(members, models, c.labels, titles)
+        append_partition(
+            ctx.spark.createDataFrame(rows, NODES), s, "nodes", "run_id", run.run_id, meta
+        )
+        for domain, d in per_domain.items():
+            d["noise_fraction"] = round(counts[domain]["noise"] / counts[domain]["patents"], 4)
+            d["patents"] = counts[domain]["patents"]
+        summary = _overall(per_domain, counts)
+        summary["seconds"] = round(time.perf_counter() - started, 1)
+        run.log(
+            metrics={
+                **{k: v for k, v in summary.items() if v is not None},
+                **{
+                    f"{domain}.{k}": v
+                    for domain, d in per_domain.items()
+                    for k, v in d.items()
+                    if v is not None
+                },
+            }
+        )
+        _log_nodes(run, rows)
+    return {"run_id": run.run_id, "embedder_id": eid, **summary, "domains": per_domain}
+
+
+def _log_nodes(run, rows: list[dict[str, Any]]) -> None:
+    """A readable list of the nodes (id, size, label, top codes) as a run artifact."""
+    brief = [
+        {
+            "node_id": r["node_id"],
+            "size": r["size"],
+            "label": r["label"],
+            "codes": [f"{c['code']} {c['title'] or ''}".strip() for c in r["codes"][:3]],
+        }
+        for r in rows
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "nodes.json"
+        path.write_text(json.dumps(brief, indent=1, ensure_ascii=False), encoding="utf-8")
+        run.artifact(path)

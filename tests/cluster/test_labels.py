@@ -1,0 +1,298 @@
+"""Node labels: c-TF-IDF keywords, dominant class codes and their titles, label text."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from techscreen.cluster.labels import ClassTitles, label_text, node_codes, node_keywords
+from techscreen.config import LabelSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+IPC = ROOT / "data" / "reference" / "ipc_titles.tsv.gz"
+CPC = ROOT / "data" / "reference" / "cpc_titles.tsv.gz"
+
+BATTERY = [
+    (
+        "Lithium-ion battery",
+        "A lithium-ion battery has a cathode with a nickel-rich oxide and a housing; the "
+        "electrode is coated with carbon to extend cycle life. A zeolite filler is optional.",
+    ),
+    (
+        "Battery cathode",
+        "The cathode of the lithium-ion battery comprises an oxide layer, and the electrode "
+        "sits in a housing filled with a solid electrolyte.",
+    ),
+    (
+        "Electrolyte for a battery",
+        "A solid electrolyte separates the cathode and the anode of the battery; the electrode "
+        "stack is sealed in a housing.",
+    ),
+    (
+        None,
+        "Method wherein the battery electrode is dried, the electrolyte is injected and the "
+        "housing is closed, comprising a first and a second step.",
+    ),
+]
+SEEDS = [
+    (
+        "Seed planter",
+        "A seed planting machine opens a furrow, drops each seed at a set depth and closes "
+        "the furrow; a housing protects the seed meter.",
+    ),
+    (
+        "Seed planting device",
+        "The seed planting device has furrow openers and a seed hopper; the housing of the "
+        "hopper keeps the seed dry.",
+    ),
+    (
+        "Precision seeding",
+        "Seed spacing in the furrow is controlled by a vacuum seed meter in a housing.",
+    ),
+    (
+        "Planter row unit",
+        "The row unit presses soil over the furrow after the seed is placed; the gauge wheel "
+        "housing sets the planting depth.",
+    ),
+]
+GRAPHENE = (
+    "Graphene anode",
+    "graphene anode coating, silicon binder; silicon binder of the graphene anode",
+)
+LITHIUM_ZH = [
+    (None, "本发明公开了一种锂电池正极材料，所述锂电池正极材料包括磷酸铁锂和导电碳。"),
+    ("一种锂电池", "锂电池的正极材料由磷酸铁锂制成，导电碳包覆正极颗粒。"),
+]
+
+
+@pytest.fixture(scope="module")
+def titles() -> ClassTitles:
+    return ClassTitles.load(IPC, CPC)
+
+
+@pytest.fixture(scope="module")
+def keywords(spark):
+    rows = (
+        [("battery", t, a) for t, a in BATTERY]
+        + [("seeds", t, a) for t, a in SEEDS]
+        + [("lithium_zh", t, a) for t, a in LITHIUM_ZH]
+        + [("graphene", *GRAPHENE)] * 2
+        + [("empty", "The method", "Comprising 12 of the 2023 ab cd."), ("empty", None, None)]
+        + [(None, "Orphan zeolite zeolite zeolite", "zeolite")]
+    )
+    docs = spark.createDataFrame(rows, "node_key string, title string, abstract string")
+    settings = LabelSettings(
+        keywords=10, min_term_count=2, extra_stopwords=["Coating", "graphene anode"]
+    )
+    out = node_keywords(docs, settings)
+    return {r["node_key"]: r["keywords"] for r in out.collect()}
+
+
+def pairs(keywords, node):
+    return [(k["term"], k["score"]) for k in keywords[node]]
+
+
+def terms(keywords, node):
+    return [k["term"] for k in keywords[node]]
+
+
+def test_every_node_gets_a_row_and_null_keys_are_ignored(keywords):
+    assert set(keywords) == {"battery", "seeds", "lithium_zh", "graphene", "empty"}
+    assert keywords["empty"] == []
+
+
+def test_distinguishing_terms_lead_each_node(keywords):
+    battery, seeds = terms(keywords, "battery"), terms(keywords, "seeds")
+    assert {"battery", "electrode", "cathode"} <= set(battery[:4])
+    assert seeds[0] == "seed"
+    assert "furrow" in seeds[:4]
+    assert not set(battery) & {"seed", "furrow", "planting"}
+    assert not set(seeds) & {"battery", "electrode", "cathode"}
+
+
+def test_term_shared_by_all_nodes_scores_below_an_equally_frequent_own_term(keywords):
+    # "housing" and "electrode" both occur 4 times in the battery node, but "housing" also
+    # occurs 4 times among the seeds: its inverse class frequency, hence its score, is lower.
+    scores = dict(pairs(keywords, "battery"))
+    assert scores["electrode"] > scores["housing"] > 0
+
+
+def test_keywords_are_ordered_by_score_and_capped(keywords):
+    for node in ("battery", "seeds", "lithium_zh"):
+        ranked = pairs(keywords, node)
+        assert 0 < len(ranked) <= 10
+        assert ranked == sorted(ranked, key=lambda ts: (-ts[1], ts[0]))
+
+
+def test_stopwords_numbers_and_short_words_are_dropped(keywords):
+    words = {w for node in keywords for t in terms(keywords, node) for w in t.split()}
+    assert not words & {"the", "method", "wherein", "comprising", "first", "second", "and"}
+    latin = {w for w in words if w.isascii()}
+    assert latin and all(len(w) >= 3 and re.search("[a-z]", w) for w in latin)
+    assert "lithium-ion" in terms(keywords, "battery")  # hyphenated words stay whole
+    assert "lithium-ion battery" in terms(keywords, "battery")  # and make phrases
+
+
+def test_singletons_are_dropped_with_min_term_count_two(keywords):
+    # "zeolite" occurs once in the battery node (and four times in a row without a node)
+    assert "zeolite" not in terms(keywords, "battery")
+
+
+def test_chinese_text_gives_character_bigrams(keywords):
+    zh = terms(keywords, "lithium_zh")
+    assert {"电池", "锂电", "正极"} <= set(zh)
+    assert all(re.fullmatch(r"[\u4e00-\u9fff]{2}", t) for t in zh)
+    assert not {"一种", "种锂", "本发", "发明", "所述"} & set(zh)  # boilerplate is cut out
+
+
+def test_scores_follow_the_ctfidf_definition(spark):
+    # Node A: "alpha alpha beta" → alpha 2, beta 1, "alpha alpha" 1, "alpha beta" 1 (5 terms).
+    # Node B: "beta gamma" → beta 1, gamma 1, "beta gamma" 1 (3 terms). A = (5 + 3) / 2 = 4.
+    # f_t: alpha 2, beta 2, each other term 1. Score = tf / class length · ln(1 + A / f_t).
+    docs = spark.createDataFrame(
+        [("A", None, "alpha alpha beta"), ("B", "beta gamma", None)],
+        "node_key string, title string, abstract string",
+    )
+    got = {
+        r["node_key"]: [(k["term"], k["score"]) for k in r["keywords"]]
+        for r in node_keywords(docs, LabelSettings(keywords=10, min_term_count=1)).collect()
+    }
+    ln3, ln5 = math.log(3), math.log(5)
+    expected_a = [
+        ("alpha", 2 / 5 * ln3),
+        ("alpha alpha", 1 / 5 * ln5),
+        ("alpha beta", 1 / 5 * ln5),
+        ("beta", 1 / 5 * ln3),
+    ]
+    expected_a.sort(key=lambda ts: (-ts[1], ts[0]))
+    assert [t for t, _ in got["A"]] == [t for t, _ in expected_a]
+    assert [s for _, s in got["A"]] == pytest.approx([s for _, s in expected_a])
+    # ties ("beta gamma", "gamma": both 1/3 · ln 5) are broken by the term
+    assert [t for t, _ in got["B"]] == ["beta gamma", "gamma", "beta"]
+    assert [s for _, s in got["B"]] == pytest.approx([ln5 / 3, ln5 / 3, ln3 / 3])
+
+
+def test_phrases_join_adjacent_kept_words_and_extra_stopwords_apply(keywords):
+    # GRAPHENE (twice): no phrase across punctuation, title/abstract, a stopword ("of the") or
+    # a dropped word ("coating"); the extra stopword phrase "graphene anode" is gone too
+    assert set(terms(keywords, "graphene")) == {
+        "graphene",
+        "anode",
+        "silicon",
+        "binder",
+        "silicon binder",
+    }
+
+
+# --- class titles on the bundled tables ----------------------------------------------------
+
+
+def test_reference_tables_are_compact_and_clean():
+    for path, header in (
+        (IPC, ["code", "title_en", "title_zh"]),
+        (CPC, ["code", "title_en"]),
+    ):
+        assert path.stat().st_size < 3_000_000
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        assert lines[0].split("\t") == header
+        codes = [line.split("\t", 1)[0] for line in lines[1:]]
+        assert len(codes) == len(set(codes)) > 8000
+        assert all(re.fullmatch(r"[A-HY]\d\d[A-Z](?: \d{1,4}/00)?", c) for c in codes)
+        body = "\n".join(lines[1:])
+        assert not re.search(r"[A-HY]\d\d[A-Z]\d{10}", body)  # packed references rewritten
+        assert not re.search("Â[\xa0 ]", body)  # mojibake of a no-break space repaired
+
+
+def test_titles_of_subclasses_main_groups_and_subgroups(titles):
+    h01m = titles.title("H01M")
+    assert "CHEMICAL ENERGY INTO ELECTRICAL ENERGY" in h01m and "BATTERIES" in h01m
+    assert "(" not in h01m  # references stripped
+    assert titles.title("H01M 10/00").startswith("Secondary cells")
+    assert titles.title("H01M 10/52") == titles.title("H01M 10/00")
+    assert titles.title("H01M10/0525") == titles.title("H01M 10/00")  # raw form normalised
+    assert titles.title("H01M 9999/00") == h01m  # unknown main group → subclass
+    assert titles.title("not a code") is None
+    assert titles.title("Z99Z") is None
+
+
+def test_cpc_only_codes_and_chinese_titles(titles):
+    assert "renewable" in titles.title("Y02E 10/00").lower()
+    assert titles.title("Y02E 10/00", lang="zh") == titles.title("Y02E 10/00")  # no zh: English
+    a01b_zh = titles.title("A01B", lang="zh")
+    assert "整地" in a01b_zh
+    assert titles.title("A01B") != a01b_zh and "SOIL WORKING" in titles.title("A01B")
+    assert re.search(r"[\u4e00-\u9fff]", titles.title("C22C 38/12", lang="zh"))
+
+
+def test_missing_table_names_the_build_script(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nope\.tsv\.gz.*scripts/build_reference\.py"):
+        ClassTitles.load(tmp_path / "nope.tsv.gz", CPC)
+
+
+# --- dominant codes ---------------------------------------------------------------------
+
+
+def test_node_codes_counts_each_main_group_once_per_patent(spark, titles):
+    patents = spark.createDataFrame(
+        [
+            ("a", ["H01M 10/052", "H01M 10/0525"], ["H01M 10/0525", "Y02E 60/10"]),
+            ("a", ["H01M 4/13"], ["H01M 10/44"]),
+            ("a", ["A01B"], None),  # classified to the subclass only: the subclass counts
+            ("a", ["C22C 38/02"], []),
+            ("b", [], []),
+            ("c", ["H01M 9999/01"], []),
+            (None, ["H01M 10/052"], []),
+        ],
+        "node_key string, ipc_codes array<string>, cpc_codes array<string>",
+    )
+    got = {r["node_key"]: r["codes"] for r in node_codes(patents, titles, top_n=3).collect()}
+    assert set(got) == {"a", "b", "c"}
+    a = [(c["code"], c["count"], c["share"]) for c in got["a"]]
+    # H01M 10/00 in 2 of 4 patents; then the ones-counts ordered by code, cut at 3
+    assert a == [("H01M 10/00", 2, 0.5), ("A01B", 1, 0.25), ("C22C 38/00", 1, 0.25)]
+    assert [c["title"] for c in got["a"]] == [
+        titles.title(code) for code in ("H01M 10/00", "A01B", "C22C 38/00")
+    ]
+    assert got["b"] == []
+    (c,) = got["c"]
+    assert (c["code"], c["count"], c["share"], c["title"]) == (
+        "H01M 9999/00",
+        1,
+        1.0,
+        titles.title("H01M"),
+    )
+
+
+# --- label text -----------------------------------------------------------------------------
+
+
+def test_label_text_drops_words_contained_in_kept_phrases():
+    kw = [("fuel cell", 0.9), ("fuel", 0.8), ("membrane", 0.7), ("cell", 0.6), ("stack", 0.5)]
+    assert label_text(kw, [], 3) == "fuel cell · membrane · stack"
+
+
+def test_label_text_phrase_replaces_words_kept_before_it():
+    kw = [{"term": "cell", "score": 3.0}, {"term": "fuel", "score": 2.0}]
+    kw += [{"term": "fuel cell", "score": 1.0}, {"term": "membrane", "score": 0.5}]
+    assert label_text(kw, [], 2) == "fuel cell · membrane"
+    assert label_text(["alpha", "beta", "gamma"], [], 2) == "alpha · beta"
+
+
+def test_label_text_falls_back_to_code_title_then_unlabelled():
+    codes = [{"code": "H01M 10/00", "count": 3, "share": 0.5, "title": "Secondary cells"}]
+    assert label_text([], codes, 3) == "Secondary cells"
+    assert label_text([], [{"code": "Q99Q 1/00", "title": None}], 3) == "Q99Q 1/00"
+    assert label_text([], [], 3) == "unlabelled"
+
+
+def test_label_text_reads_node_keywords_rows(keywords):
+    label = label_text(keywords["seeds"], [], 3)
+    parts = label.split(" · ")
+    assert len(parts) == 3 and parts[0].startswith("seed")
+    for i, p in enumerate(parts):  # no part is a word of another part
+        assert not any(p in q.split() for j, q in enumerate(parts) if j != i)
