@@ -92,7 +92,8 @@ def test_a_sweep_is_one_parent_with_a_child_per_configuration(spark, clustered, 
     shutil.copytree(source, ws)
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(
-        "name: test-sweep\nstages: [cluster]\nset: [cluster.stability_runs=2]\n"
+        "name: test-sweep\nstages: [cluster]\n"
+        "set: [cluster.stability_runs=2, 'cluster.domains=[energy, medicine]']\n"
         "grid:\n  cluster.min_cluster_size: [0, 25, 40]\n",
         encoding="utf-8",
     )

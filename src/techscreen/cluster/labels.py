@@ -105,11 +105,18 @@ _HAN_PAIR = r"(?=([\p{IsHan}&&[^的了和与及或其该所述之并被将于为
 _MIN_WORD = 3
 
 
-def english_stopwords(extra: Iterable[str] = ()) -> frozenset[str]:
-    """Spark's English stopwords, the patent boilerplate list and ``extra`` (lowercased)."""
+# Stopword lists shipped with Spark: abstracts in these languages occur in real exports
+# (DE/KR waste-heat sources, Portuguese and Spanish Lens records).
+_SPARK_STOPWORD_LANGUAGES = ("english", "german", "french", "spanish", "portuguese", "italian")
+
+
+def stopwords_for_labels(extra: Iterable[str] = ()) -> frozenset[str]:
+    """Spark's stopwords for the main European languages, patent boilerplate and ``extra``."""
     from pyspark.ml.feature import StopWordsRemover
 
-    words = set(StopWordsRemover.loadDefaultStopWords("english")) | PATENT_STOPWORDS
+    words = set(PATENT_STOPWORDS)
+    for language in _SPARK_STOPWORD_LANGUAGES:
+        words |= set(StopWordsRemover.loadDefaultStopWords(language))
     return frozenset(words | {w.strip().lower() for w in extra if w.strip()})
 
 
@@ -136,7 +143,7 @@ def term_counts(docs: DataFrame, settings: LabelSettings) -> DataFrame:
     Nodes whose documents yield no term keep one row with a null term, so that every node
     of ``docs`` is present downstream.
     """
-    stopwords = english_stopwords(settings.extra_stopwords)
+    stopwords = stopwords_for_labels(settings.extra_stopwords)
     term_stop = sorted(ZH_STOPWORDS | {w.strip().lower() for w in settings.extra_stopwords})
     text = F.concat_ws(" . ", F.col("title"), F.col("abstract"))  # no bigram across the two
     kept, han = _terms(text, stopwords)
