@@ -124,6 +124,15 @@ class StaticSettings(_Strict):
 
     path: str = "models/static-minilm"
     pca_dims: int | None = Field(256, ge=8)
+    fit_corpus: str = Field(
+        "data/sample",
+        description="texts the token vectors are fitted to MiniLM on: raw patent files (any "
+        "ingest format) or a patents table (e.g. workspace/patents); empty = distil only",
+    )
+    fit_max_docs: int = Field(3000, ge=1, description="at most this many fit texts (by hash)")
+    fit_prior: float = Field(2.0, ge=0.0, description="pseudo-counts of the distilled vector")
+    fit_sif: float = Field(3e-3, gt=0.0, description="SIF coefficient of the fitted weights")
+    fit_ridge: float = Field(0.1, gt=0.0, description="ridge strength of the final map")
 
 
 class Int8Settings(_Strict):
@@ -197,6 +206,57 @@ class ClusterSettings(_Strict):
     labels: LabelSettings = LabelSettings()
 
 
+class CentralitySettings(_Strict):
+    """How node centralities are computed on the aggregated (small) graphs."""
+
+    backend: Literal["auto", "networkx", "igraph"] = Field(
+        "auto", description="auto: networkx up to exact_up_to nodes, igraph above"
+    )
+    exact_up_to: int = Field(
+        2000, ge=1, description="nodes up to which betweenness/closeness are exact"
+    )
+    betweenness_k: int = Field(
+        500, ge=1, description="pivot sources of sampled betweenness above exact_up_to"
+    )
+    louvain_resolution: float = Field(1.0, gt=0.0)
+    max_iterations: int = Field(1000, ge=10, description="eigenvector / PageRank iterations")
+
+
+class GraphSettings(_Strict):
+    """The graph stage: IPC co-occurrence networks and technology-node networks per domain."""
+
+    domains: list[str] = Field(default_factory=list, description="empty = every defined domain")
+    seed: int = 0
+    code_level: Literal["subclass", "main_group"] = Field(
+        "subclass", description="IPC/CPC level of the co-occurrence network's vertices"
+    )
+    code_scheme: Literal["ipc", "cpc", "both"] = "both"
+    counting: Literal["full", "fractional"] = Field(
+        "full", description="full: 1 per code pair; fractional: 1/(codes−1) per pair"
+    )
+    normalisation: Literal["association", "cosine", "jaccard", "none"] = "association"
+    min_cooccurrence: float = Field(
+        1.0, gt=0.0, description="co-occurrence count (before normalisation) an edge needs"
+    )
+    edge_weights: dict[Literal["codes", "citations", "centroids"], float] = Field(
+        default_factory=lambda: {"codes": 0.4, "citations": 0.3, "centroids": 0.3},
+        description="node network: weights of IPC-profile, citation and centroid similarity",
+    )
+    centroid_neighbours: int = Field(5, ge=1, description="k nearest nodes by centroid")
+    min_edge_weight: float = Field(0.15, ge=0.0, description="node edges below this are pruned")
+    top_k_edges: int = Field(10, ge=0, description="keep each node's k strongest edges; 0 = all")
+    cluster_run: str = Field("", description="clustering to read; empty = the chosen one")
+    max_edges: int = Field(
+        2_000_000, ge=10, description="edges of one network beyond which scale_top_k applies"
+    )
+    scale_top_k: int = Field(
+        20, ge=1, description="over max_edges: keep each vertex's k strongest edges (logged)"
+    )
+    picture_vertices: int = Field(1500, ge=10, description="strongest vertices drawn at most")
+    label_top: int = Field(10, ge=0, description="most central nodes labelled in the pictures")
+    centrality: CentralitySettings = CentralitySettings()
+
+
 class Settings(_Strict):
     """All of techscreen's settings."""
 
@@ -207,6 +267,7 @@ class Settings(_Strict):
     domains: DomainSettings = DomainSettings()
     embed: EmbedSettings = EmbedSettings()
     cluster: ClusterSettings = ClusterSettings()
+    graph: GraphSettings = GraphSettings()
 
 
 def _deep_merge(

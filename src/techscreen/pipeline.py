@@ -84,18 +84,31 @@ def run_pipeline(
     run of a configuration is tagged ``techscreen.sweep.config`` with it.
     """
     if not spec.grid:
-        return {name: _run_stage(ctx, spec, name) for name in spec.stages}
+        return _run_stages(ctx, spec)
     results: dict[str, Any] = {"configurations": []}
     for config in spec.configurations():
         overrides = [f"{key}={json.dumps(value)}" for key, value in config.items()]
         local = replace(ctx, settings=settings_for(overrides))
         log.info("pipeline %s: configuration %s", spec.name, config)
         with ctx.tracker.stage_tags({"techscreen.sweep.config": json.dumps(config)}):
-            stages = {name: _run_stage(local, spec, name) for name in spec.stages}
+            stages = _run_stages(local, spec)
         results["configurations"].append({"config": config, "stages": stages})
     return results
 
 
-def _run_stage(ctx: Context, spec: PipelineSpec, name: str) -> dict[str, Any]:
-    log.info("pipeline %s: stage %s", spec.name, name)
-    return stage(name)(ctx)
+# A stage that reads one run of an earlier stage: (earlier stage, setting naming its run).
+# Inside a pipeline it reads the run this pipeline just made, unless the setting names one.
+READS_RUN_OF = {"graph": ("cluster", "cluster_run")}
+
+
+def _run_stages(ctx: Context, spec: PipelineSpec) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name in spec.stages:
+        earlier, key = READS_RUN_OF.get(name, (None, None))
+        section = getattr(ctx.settings, name, None)
+        if earlier in results and key and not getattr(section, key):
+            updated = section.model_copy(update={key: results[earlier]["run_id"]})
+            ctx = replace(ctx, settings=ctx.settings.model_copy(update={name: updated}))
+        log.info("pipeline %s: stage %s", spec.name, name)
+        results[name] = stage(name)(ctx)
+    return results

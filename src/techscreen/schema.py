@@ -165,3 +165,43 @@ NODES = T.StructType(
         T.StructField("centroid", T.ArrayType(T.FloatType(), containsNull=False), False),
     ]
 )
+
+# The two networks of the graph stage: technology nodes, and IPC/CPC codes (co-occurrence).
+TECHNOLOGY_NETWORK, CODE_NETWORK = "technology", "codes"
+
+# One edge of a network per row, source < target; run_id (of the graph run) partitions it.
+# evidence: the similarities behind the weight (technology: codes, citations, centroids,
+# citation_count) or the counts (codes: count, patents).
+NODE_EDGES = T.StructType(
+    [
+        T.StructField("domain", _STR, False),
+        T.StructField("network", _STR, False),
+        T.StructField("source", _STR, False),
+        T.StructField("target", _STR, False),
+        T.StructField("weight", T.DoubleType(), False),
+        T.StructField("evidence", T.MapType(_STR, T.DoubleType()), False),
+    ]
+)
+
+# Centralities of one vertex of one network per row; run_id (of the graph run) partitions it.
+CENTRALITY = T.StructType(
+    [
+        T.StructField("domain", _STR, False),
+        T.StructField("network", _STR, False),
+        T.StructField("vertex", _STR, False),
+        T.StructField("label", _STR, True),
+        T.StructField("patents", T.LongType(), False),
+        T.StructField("degree", T.LongType(), False),
+        T.StructField("strength", T.DoubleType(), False),
+        T.StructField("betweenness", T.DoubleType(), False),
+        T.StructField("closeness", T.DoubleType(), False),
+        T.StructField("eigenvector", T.DoubleType(), False),
+        T.StructField("pagerank", T.DoubleType(), False),
+        T.StructField("core_number", T.LongType(), False),
+        T.StructField("constraint", T.DoubleType(), False),
+        T.StructField("effective_size", T.DoubleType(), False),
+        T.StructField("community", T.LongType(), False),
+        T.StructField("component", T.LongType(), False),
+        T.StructField("flags", _STRS, False),
+    ]
+)

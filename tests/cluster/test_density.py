@@ -22,9 +22,13 @@ def test_unit_weights_reproduce_the_library(seed, min_cluster_size, min_samples)
     ).fit(x)
     # The library's min_samples excludes the point itself; ours counts its own weight.
     ours = weighted_hdbscan(x, np.ones(len(x)), min_cluster_size, min_samples + 1)
-    assert ours.labels.max() == reference.labels_.max()
-    assert adjusted_rand_score(reference.labels_, ours.labels) > 0.99
-    assert np.mean((reference.labels_ == -1) == (ours.labels == -1)) > 0.995
+    # The library may select a cluster of zero stability (born and split at one density); by
+    # design ours never does (see density.py): those points are noise on both sides.
+    flat = np.flatnonzero(reference.cluster_persistence_ == 0)
+    expected = np.where(np.isin(reference.labels_, flat), -1, reference.labels_)
+    assert len(set(ours.labels) - {-1}) == len(set(expected) - {-1})
+    assert adjusted_rand_score(expected, ours.labels) > 0.99
+    assert np.mean((expected == -1) == (ours.labels == -1)) > 0.995
 
 
 def test_weights_decide_what_is_big_enough():

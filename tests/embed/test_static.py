@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import pickle
+import random
 import shutil
 import time
 from pathlib import Path
@@ -38,12 +40,26 @@ HARVEST = (
 )
 
 
+IPA = (
+    Path(__file__).resolve().parents[2]
+    / "data/sample/ipa_week/uspto_ipa230105_applications.jsonl.gz"
+)
+
+
+def fit_texts(n: int = 40) -> list[str]:
+    """A tiny fit corpus: the first n applications of the bundled sample, read directly."""
+    with gzip.open(IPA, "rt", encoding="utf-8") as f:
+        records = [json.loads(line) for _, line in zip(range(n), f, strict=False)]
+    return [f"{r['title'].capitalize()}. {r['abstract']}" for r in records]
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("static") / "static-minilm"
     started = time.perf_counter()
-    build_static(out, pca_dims=PCA_DIMS)
-    # Distilling the ~30k-token vocabulary takes ~40 s on a 2-core CPU.
+    build_static(out, pca_dims=PCA_DIMS, texts=fit_texts(), corpus={"corpus": "ipa head"})
+    # Distilling the ~30k-token vocabulary takes ~40 s on a 2-core CPU; the fit on 40 texts
+    # a few seconds more.
     log.info("build_static took %.1f s", time.perf_counter() - started)
     return out
 
@@ -69,11 +85,15 @@ def test_model_card_has_the_facts(model_dir):
     assert card["dtype"] == "float32"
     assert card["build_date"][:2] == "20"
     assert card["distill_seconds"] > 0
+    fit = card["fit"]
+    assert fit["corpus"] == "ipa head" and fit["max_tokens"] == 256 and fit["seconds"] > 0
     md = (model_dir / "MODEL_CARD.md").read_text()
     for fact in (
         card["source_fingerprint"],
         str(card["vocab_size"]),
         "techscreen models build-static",
+        "Training corpus",
+        "`ipa head`",
     ):
         assert fact in md
     # Nothing left behind by the atomic write.
@@ -139,7 +159,7 @@ def test_rebuild_is_deterministic_and_id_follows_the_files(model_dir, tmp_path):
     again = tmp_path / "again"
     again.mkdir()
     (again / "stale.txt").write_text("old")
-    rebuilt = build_static(again, pca_dims=PCA_DIMS)
+    rebuilt = build_static(again, pca_dims=PCA_DIMS, texts=fit_texts(), corpus={"corpus": "x"})
     assert not (again / "stale.txt").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["again"]
     first = load_file(str(model_dir / "model.safetensors"))["embeddings"]
@@ -177,3 +197,58 @@ def test_missing_model_says_how_to_build(tmp_path):
     embedder = StaticEmbedder(path=str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="techscreen models build-static"):
         embedder.load()
+
+
+def test_card_without_fit_says_so():
+    from techscreen.embed.static import _card_markdown
+
+    facts = {
+        "source_model": "m",
+        "source_fingerprint": "f",
+        "vocab_size": 3,
+        "dim": 8,
+        "pca_dims": None,
+        "sif_coefficient": 1e-4,
+        "pooling": "mean",
+        "dtype": "float32",
+        "model2vec_version": "0.10.0",
+        "build_date": "2026",
+        "distill_seconds": 1.0,
+        "fit": None,
+        "rebuild_command": "techscreen models build-static",
+    }
+    assert "No fit: distilled vectors only" in _card_markdown(facts)
+
+
+def test_arrow_text_recipe_matches_python():
+    """The job assembles texts with Arrow (vectorised); it must equal :func:`patent_text`."""
+    import pyarrow as pa
+
+    from techscreen.embed.text import RECIPES, patent_text, patent_texts
+
+    rng = random.Random(0)
+    odd = [*range(0x21), *range(0x7F, 0xA2), 0x1680, 0x2000, 0x200B, 0x2028, 0x3000, 0x4E00]
+    alphabet = [*"ab .?!,-", *map(chr, odd), "\U0001f984"]
+
+    def text() -> str | None:
+        if rng.random() < 0.1:
+            return None
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+
+    titles, abstracts = [text() for _ in range(5000)], [text() for _ in range(5000)]
+    clean_rows = [("A battery", "An anode."), ("Cell.", "x  y"), ("", "only abstract")]
+    for kind in (pa.string(), pa.large_string()):
+        for recipe in RECIPES:
+            got = patent_texts(
+                pa.chunked_array([pa.array(titles[:2000], kind), pa.array(titles[2000:], kind)]),
+                pa.array(abstracts, kind),
+                recipe,
+            ).to_pylist()
+            assert got == [
+                patent_text(t, a, recipe) for t, a in zip(titles, abstracts, strict=True)
+            ]
+            t, a = zip(*clean_rows, strict=True)
+            got = patent_texts(pa.array(t, kind), pa.array(a, kind), recipe).to_pylist()
+            assert got == [patent_text(x, y, recipe) for x, y in clean_rows]
+    with pytest.raises(ValueError, match="unknown text recipe"):
+        patent_texts(pa.array(["a"]), pa.array(["b"]), "claims")

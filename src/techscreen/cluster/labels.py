@@ -221,7 +221,7 @@ def node_keywords(docs: DataFrame, settings: LabelSettings) -> DataFrame:
     )
 
 
-def _main_groups(codes: Column) -> Column:
+def main_groups(codes: Column) -> Column:
     """Distinct main groups of an array of normalised codes; a bare subclass stays itself.
 
     Some sources classify only to the subclass (the CN agriculture abstracts: ``A01K``);
@@ -256,7 +256,7 @@ def node_codes(patents: DataFrame, titles: ClassTitles, top_n: int, lang: str = 
         code. Every node of ``patents`` has a row (an empty array if no patent has a code).
     """
     empty = F.array().cast("array<string>")
-    groups = _main_groups(F.concat(F.coalesce("ipc_codes", empty), F.coalesce("cpc_codes", empty)))
+    groups = main_groups(F.concat(F.coalesce("ipc_codes", empty), F.coalesce("cpc_codes", empty)))
     # "" is a per-patent sentinel: its count is the node's number of patents.
     counts = (
         patents.where(F.col("node_key").isNotNull())

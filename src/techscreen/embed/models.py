@@ -16,8 +16,24 @@ def build(kind: str, settings: EmbedSettings) -> Path:
     if kind == "static":
         from techscreen.embed.static import build_static
 
+        st = settings.static
+        texts, corpus = None, None
+        if st.fit_corpus:
+            from techscreen.embed.static_fit import read_corpus
+
+            texts, corpus = read_corpus(
+                st.fit_corpus, recipe=settings.text_recipe, max_docs=st.fit_max_docs
+            )
         return build_static(
-            Path(settings.static.path), source=source, pca_dims=settings.static.pca_dims
+            Path(st.path),
+            source=source,
+            pca_dims=st.pca_dims,
+            texts=texts,
+            corpus=corpus,
+            max_tokens=settings.max_tokens,
+            fit_prior=st.fit_prior,
+            fit_sif=st.fit_sif,
+            fit_ridge=st.fit_ridge,
         )
     if kind == "minilm-int8":
         from techscreen.embed.onnx_int8 import build_int8

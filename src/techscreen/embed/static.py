@@ -2,9 +2,11 @@
 
 A static embedder is a lookup table: one vector per vocabulary token, computed once by
 passing each token through the sentence-transformer (:func:`build_static`), then reduced by
-PCA and re-weighted (SIF). A text's vector is the mean of its tokens' vectors — no
-transformer at inference, so it runs at tens of thousands of documents per second on a
-CPU, at some cost in quality.
+PCA and re-weighted (SIF). Given a corpus of patent texts, the vectors are then refitted so
+that a text's static vector regresses onto MiniLM's sentence vector of the text
+(:mod:`techscreen.embed.static_fit`). A text's vector is the mean of its tokens' vectors —
+no transformer at inference, so it runs at thousands of documents per second on a CPU, at
+some cost in quality.
 
 The model folder is built once with ``techscreen models build-static`` and then only read.
 """
@@ -17,6 +19,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +36,42 @@ CARD_JSON = "card.json"
 CARD_MD = "MODEL_CARD.md"
 
 
-def build_static(out_dir: Path, *, source: Path | None = None, pca_dims: int | None = 256) -> Path:
+def build_static(
+    out_dir: Path,
+    *,
+    source: Path | None = None,
+    pca_dims: int | None = 256,
+    texts: Sequence[str] | None = None,
+    corpus: dict[str, Any] | None = None,
+    max_tokens: int = 256,
+    fit_prior: float = 2.0,
+    fit_sif: float = 3e-3,
+    fit_ridge: float = 0.1,
+) -> Path:
     """Distil a model2vec static embedder from a local sentence-transformers model, offline.
 
     Every vocabulary token of ``source`` goes through the transformer once (mean pooling);
-    the vectors are reduced to ``pca_dims`` by PCA and weighted by SIF. The result is saved
-    to ``out_dir`` with a model card (``MODEL_CARD.md`` and ``card.json``). The folder is
-    written beside ``out_dir`` first and renamed into place, so a crash never leaves a
-    half-written model that :class:`StaticEmbedder` would load.
+    the vectors are reduced to ``pca_dims`` by PCA and weighted by SIF. Given ``texts``, the
+    vectors are then fitted so that texts' static vectors regress onto the transformer's
+    sentence vectors (:func:`techscreen.embed.static_fit.fit_token_vectors`). The result is
+    saved to ``out_dir`` with a model card (``MODEL_CARD.md`` and ``card.json``) naming the
+    fit corpus. The folder is written beside ``out_dir`` first and renamed into place, so a
+    crash never leaves a half-written model that :class:`StaticEmbedder` would load.
 
     The build is deterministic: the PCA is an exact eigendecomposition (no random
-    solver), so two builds give the same vectors; the folder fingerprint still changes
-    because the card records the build date.
+    solver) and the fit is closed-form, so two builds give the same vectors; the folder
+    fingerprint still changes because the card records the build date.
 
     Args:
         out_dir: the model folder to create (replaced if it exists).
         source: a sentence-transformers model folder; the packaged all-MiniLM-L6-v2 if None.
         pca_dims: the output dimension; None keeps the transformer's dimension without PCA.
+        texts: the fit corpus (patent texts); None or empty distils only.
+        corpus: facts about ``texts`` for the model card (see ``static_fit.read_corpus``).
+        max_tokens: tokens per text the fit reads (as the embedder truncates).
+        fit_prior: see ``fit_token_vectors`` (``prior``).
+        fit_sif: see ``fit_token_vectors`` (``sif``).
+        fit_ridge: see ``fit_token_vectors`` (``ridge``).
 
     Returns:
         ``out_dir``.
@@ -79,8 +101,23 @@ def build_static(out_dir: Path, *, source: Path | None = None, pca_dims: int | N
         quantize_to="float32",
     )
     seconds = time.perf_counter() - started
+    logger.info("distilled %d tokens in %.1f s", len(static.tokens), seconds)
+    fit: dict[str, Any] | None = None
+    if texts:
+        fit_started = time.perf_counter()
+        static = _fitted(
+            static, list(texts), source, pca_dims, max_tokens, fit_prior, fit_sif, fit_ridge
+        )
+        fit = {
+            **(corpus or {"docs": len(texts)}),
+            "teacher": "mean-pooled output states of the source model (fp32, CPU)",
+            "max_tokens": max_tokens,
+            "prior": fit_prior,
+            "sif": fit_sif,
+            "ridge": fit_ridge,
+            "seconds": round(time.perf_counter() - fit_started, 1),
+        }
     vocab_size, dim = len(static.tokens), int(static.dim)
-    logger.info("distilled %d tokens to %d dims in %.1f s", vocab_size, dim, seconds)
 
     # str(PoolingMode.MEAN) is "PoolingMode.MEAN"; the card wants the plain "mean".
     pooling = static.config.get("pooling")
@@ -97,6 +134,7 @@ def build_static(out_dir: Path, *, source: Path | None = None, pca_dims: int | N
         "model2vec_version": model2vec.__version__,
         "build_date": datetime.now(UTC).isoformat(timespec="seconds"),
         "distill_seconds": round(seconds, 1),
+        "fit": fit,
         "rebuild_command": REBUILD_COMMAND,
     }
 
@@ -114,9 +152,85 @@ def build_static(out_dir: Path, *, source: Path | None = None, pca_dims: int | N
     return out_dir
 
 
+def plain_tokenizer(tokenizer: Any) -> Any:
+    """A copy of a model2vec tokenizer without truncation or padding (every token counts)."""
+    from tokenizers import Tokenizer
+
+    plain = Tokenizer.from_str(tokenizer.to_str())
+    plain.no_truncation()
+    plain.no_padding()
+    return plain
+
+
+def static_ids(tokenizer: Any, unk: int | None, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each text as the model uses them: no special tokens, no [UNK]."""
+    # encode_batch_fast: Rust, parallel, and skips computing offsets we do not need.
+    encodings = tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+    if unk is None:
+        return [e.ids for e in encodings]
+    return [[i for i in e.ids if i != unk] for e in encodings]
+
+
+def _fitted(
+    static: Any,
+    texts: list[str],
+    source: Path,
+    dims: int | None,
+    max_tokens: int,
+    prior: float,
+    sif: float,
+    ridge: float,
+) -> Any:
+    """``static`` with its vectors fitted to the source model on ``texts``."""
+    from model2vec import StaticModel
+
+    from techscreen.embed.static_fit import fit_token_vectors, teacher_pass
+
+    if static.token_mapping is not None or static.weights is not None:
+        raise ValueError("fitting expects one plain vector per token (no mapping, no weights)")
+    vocab = static.tokenizer.get_vocab()
+    teacher = teacher_pass(texts, vocab, source=source, max_tokens=max_tokens)
+    ids = static_ids(plain_tokenizer(static.tokenizer), static.unk_token_id, texts)
+    vectors = fit_token_vectors(
+        np.asarray(static.embedding, dtype=np.float32),
+        [x[:max_tokens] for x in ids],
+        teacher,
+        dims=dims,
+        prior=prior,
+        sif=sif,
+        ridge=ridge,
+    )
+    config = {**static.config, "hidden_dim": int(vectors.shape[1])}
+    return StaticModel(
+        vectors=vectors,
+        tokenizer=static.tokenizer,
+        config=config,
+        normalize=static.normalize,
+        base_model_name=static.base_model_name,
+        language=static.language,
+    )
+
+
 def _card_markdown(facts: dict[str, Any]) -> str:
     """The human-readable model card (the same facts as ``card.json``)."""
     pca = facts["pca_dims"] if facts["pca_dims"] is not None else "none (no PCA)"
+    fit = facts.get("fit")
+    if fit:
+        rows = "\n".join(f"| {k} | `{v}` |" for k, v in fit.items())
+        fitted = f"""
+## Fit to the source model
+
+The distilled vectors were then fitted so that a text's static vector regresses onto the
+source model's sentence vector of the same text (contextual token means shrunk toward the
+distilled vectors, SIF weights from the corpus, a ridge map, PCA; closed-form,
+deterministic). Training corpus and settings:
+
+| fact | value |
+|---|---|
+{rows}
+"""
+    else:
+        fitted = "\nNo fit: distilled vectors only (no training corpus).\n"
     return f"""# Static embedder (model2vec) for techscreen
 
 Built by distilling the sentence-transformer below: one vector per vocabulary token;
@@ -135,16 +249,16 @@ a text's vector is the mean of its tokens' vectors (then L2-normalised by techsc
 | model2vec version | {facts["model2vec_version"]} |
 | build date (UTC) | {facts["build_date"]} |
 | distillation time | {facts["distill_seconds"]} s |
-
+{fitted}
 ## Rebuild
 
 ```
 {facts["rebuild_command"]}
 ```
 
-The build runs offline from the local source folder and is deterministic (exact PCA):
-a rebuild gives the same vectors, but a new folder fingerprint (this card's date), hence a
-new ``embedder_id`` and a re-embedding.
+The build runs offline from the local source folder and is deterministic (exact PCA,
+closed-form fit): a rebuild from the same corpus gives the same vectors, but a new folder
+fingerprint (this card's date), hence a new ``embedder_id`` and a re-embedding.
 """
 
 
@@ -195,16 +309,12 @@ class StaticEmbedder(Embedder):
         # Checked first: model2vec treats a missing local path as a hub id and downloads.
         self._check_folder()
         from model2vec import StaticModel
-        from tokenizers import Tokenizer
 
         model = StaticModel.from_pretrained(self.folder)
         # A private copy without truncation or padding: token_counts must see every token,
         # and _encode truncates itself so both agree on what "max_tokens" cuts.
-        tokenizer = Tokenizer.from_str(model.tokenizer.to_str())
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
         self.model_ = model
-        self.tokenizer_ = tokenizer
+        self.tokenizer_ = plain_tokenizer(model.tokenizer)
         # model2vec drops the unknown token at inference (its vector is not meaningful).
         self.unk_id_ = model.unk_token_id
         self.vectors_ = np.asarray(model.embedding, dtype=np.float32)
@@ -217,50 +327,57 @@ class StaticEmbedder(Embedder):
         """The model's dimension (``pca_dims`` of the build)."""
         return int(self.vectors_.shape[1])
 
-    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text as the model uses them: no special tokens, no [UNK]."""
+    def _flat_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of all texts in one int64 array, and each text's count before truncation.
+
+        The ids are those the model averages: no special tokens, no [UNK].
+        """
         # encode_batch_fast: Rust, parallel, and skips computing offsets we do not need.
         encodings = self.tokenizer_.encode_batch_fast(list(texts), add_special_tokens=False)
-        unk = self.unk_id_
-        if unk is None:
-            return [e.ids for e in encodings]
-        return [[i for i in e.ids if i != unk] for e in encodings]
+        ids = [e.ids for e in encodings]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+        if self.unk_id_ is not None:
+            known = flat != self.unk_id_
+            if not known.all():
+                owner = np.repeat(np.arange(len(ids)), lengths)[known]
+                flat, lengths = flat[known], np.bincount(owner, minlength=len(ids))
+        return flat, lengths
 
     def token_counts(self, texts: Sequence[str]) -> np.ndarray:
         """Tokens of each text the model would average, before truncation (int64)."""
-        ids = self._ids(texts)
-        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        return self._flat_ids(texts)[1]
 
     def encode_counted(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors and token counts from one tokenisation (tokenising is most of the cost)."""
-        ids = self._ids(texts)
-        counts = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        return self.normalised(self._pool(ids)), counts
+        flat, lengths = self._flat_ids(texts)
+        return self.normalised(self._pool(flat, lengths)), lengths
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self._pool(self._ids(texts))
+        return self._pool(*self._flat_ids(texts))
 
-    def _pool(self, token_ids: list[list[int]]) -> np.ndarray:
+    def _pool(self, flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Mean of the first ``max_tokens`` token vectors of each text, float32, not normalised.
 
         Done here rather than with ``StaticModel.encode``: that one first cuts each text to
         ``max_length * median token length`` characters, so a text could lose tokens before
         ``max_tokens`` and disagree with :meth:`token_counts`. A text without any known
-        token gets a zero vector (never NaN).
+        token gets a zero vector (never NaN). The mean is a sparse (texts × vocabulary)
+        matrix times the vectors: no per-token copy of a vector, ~2x faster than gathering.
         """
-        ids = [x[: self.max_tokens] for x in token_ids]
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        filled = lengths > 0
-        if not filled.any():
-            return out
-        flat = np.fromiter((i for x in ids for i in x), dtype=np.int64, count=int(lengths.sum()))
+        from scipy.sparse import csr_matrix
+
+        n = len(lengths)
+        used = np.minimum(lengths, self.max_tokens)
+        if (used < lengths).any():
+            starts = np.cumsum(lengths) - lengths
+            position = np.arange(len(flat)) - np.repeat(starts, lengths)
+            flat = flat[position < np.repeat(used, lengths)]
         rows = flat if self.mapping_ is None else self.mapping_[flat]
-        gathered = self.vectors_[rows]
+        share = np.repeat((1.0 / np.maximum(used, 1)).astype(np.float32), used)
         if self.weights_ is not None:
-            gathered *= self.weights_[flat][:, None]
-        # reduceat over the start of each non-empty text: empty texts own no rows, so each
-        # segment is exactly one text's tokens (reduceat misbehaves on empty segments).
-        starts = (np.cumsum(lengths) - lengths)[filled]
-        out[filled] = np.add.reduceat(gathered, starts, axis=0) / lengths[filled, None]
-        return out
+            share *= self.weights_[flat]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(used, out=indptr[1:])
+        mean = csr_matrix((share, rows, indptr), shape=(n, len(self.vectors_)))
+        return np.asarray(mean @ self.vectors_, dtype=np.float32)

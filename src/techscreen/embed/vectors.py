@@ -8,17 +8,18 @@ was padded to; the stage logs padded ÷ real tokens).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from techscreen.embed.base import Embedder
 from techscreen.embed.registry import loaded
-from techscreen.embed.text import patent_text
+from techscreen.embed.text import patent_texts
 from techscreen.embed.threads import task_cpus
 
 # The vectors table (embedder_id is its partition column, added by the writer).
@@ -36,17 +37,23 @@ VECTORS = T.StructType(
 SKIP_NO_TEXT = "no_text"
 
 
-def _vector_column(vectors: list[np.ndarray | None], dim: int) -> pa.Array:
-    mask = np.array([v is None for v in vectors])
-    flat = np.concatenate(
-        [v if v is not None else np.zeros(0, np.float32) for v in vectors]
-        or [np.zeros(0, np.float32)]
-    )
-    lengths = np.array([0 if v is None else dim for v in vectors], dtype=np.int32)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+def _vector_column(vectors: np.ndarray, present: np.ndarray) -> pa.Array:
+    """A list column from the rows of ``vectors``; rows where ``present`` is False are null."""
+    dim = vectors.shape[1]
+    offsets = np.zeros(len(present) + 1, dtype=np.int32)
+    np.cumsum(present * dim, out=offsets[1:])
+    flat = np.ascontiguousarray(vectors[present], dtype=np.float32).reshape(-1)
     return pa.ListArray.from_arrays(
-        pa.array(offsets), pa.array(flat, pa.float32()), mask=pa.array(mask)
+        pa.array(offsets), pa.array(flat, pa.float32()), mask=pa.array(~present)
     )
+
+
+def _strings(values: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values.cast(pa.string())
+    return pa.array(values, pa.string())
 
 
 def length_batches(
@@ -71,40 +78,53 @@ def length_batches(
 
 
 def embed_window(
-    model: Embedder, pns: list[str], hashes: list[str], docs: list[str], max_padding: float
+    model: Embedder,
+    pns: Sequence[str] | pa.Array,
+    hashes: Sequence[str] | pa.Array,
+    docs: list[str],
+    max_padding: float,
 ) -> pa.RecordBatch:
     """Embed one window of texts: sort by length, batch, unsort; skip empty texts with a reason."""
     n = len(docs)
     present = [i for i, d in enumerate(docs) if d]
+    has = np.zeros(n, dtype=bool)
+    has[present] = True
     counts = np.zeros(n, dtype=np.int64)
     batch_tokens = np.zeros(n, dtype=np.int64)
-    vectors: list[np.ndarray | None] = [None] * n
+    vectors = np.zeros((n, model.dim), dtype=np.float32)
     if present and not model.length_sorted:
-        encoded, counts[present] = model.encode_counted([docs[i] for i in present])
+        vectors[present], counts[present] = model.encode_counted([docs[i] for i in present])
         batch_tokens[present] = np.minimum(counts[present], model.max_tokens)
-        for row, i in enumerate(present):
-            vectors[i] = encoded[row]
     elif present:
         counts[present] = model.token_counts([docs[i] for i in present])
         clipped = np.minimum(counts, model.max_tokens)
         order = sorted(present, key=lambda i: (clipped[i], i))
         for batch in length_batches(order, clipped, model.batch_size, max_padding):
-            encoded = model.encode([docs[i] for i in batch])
+            vectors[batch] = model.encode([docs[i] for i in batch])
             batch_tokens[batch] = clipped[batch].max()
-            for row, i in enumerate(batch):
-                vectors[i] = encoded[row]
     schema = to_arrow_schema(VECTORS)
+    skip = pc.if_else(pa.array(has), pa.scalar(None, pa.string()), pa.scalar(SKIP_NO_TEXT))
     return pa.RecordBatch.from_arrays(
         [
-            pa.array(pns, pa.string()),
-            pa.array(hashes, pa.string()),
-            _vector_column(vectors, model.dim).cast(schema.field("vector").type),
+            _strings(pns),
+            _strings(hashes),
+            _vector_column(vectors, has).cast(schema.field("vector").type),
             pa.array(np.minimum(counts, model.max_tokens).astype(np.int32)),
             pa.array(counts > model.max_tokens),
             pa.array(batch_tokens.astype(np.int32)),
-            pa.array([None if v is not None else SKIP_NO_TEXT for v in vectors], pa.string()),
+            skip,
         ],
         schema=schema,
+    )
+
+
+def _embed_table(
+    model: Embedder, table: pa.Table, recipe: str, max_padding: float
+) -> pa.RecordBatch:
+    """:func:`embed_window` over a window of patents rows, the texts assembled by Arrow."""
+    docs = patent_texts(table["title"], table["abstract"], recipe).to_pylist()
+    return embed_window(
+        model, table["publication_number"], table["content_hash"], docs, max_padding
     )
 
 
@@ -129,24 +149,17 @@ def embed(
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         limit_threads()
         model = loaded(embedder)
-        pns: list[str] = []
-        hashes: list[str] = []
-        docs: list[str] = []
+        pending: list[pa.RecordBatch] = []
+        rows = 0
         for batch in batches:
-            cols = batch.to_pydict()
-            pns += cols["publication_number"]
-            hashes += cols["content_hash"]
-            docs += [
-                patent_text(t, a, recipe)
-                for t, a in zip(cols["title"], cols["abstract"], strict=True)
-            ]
-            while len(docs) >= sort_window:
-                yield embed_window(
-                    model, pns[:sort_window], hashes[:sort_window], docs[:sort_window], max_padding
-                )
-                pns, hashes, docs = pns[sort_window:], hashes[sort_window:], docs[sort_window:]
-        if docs:
-            yield embed_window(model, pns, hashes, docs, max_padding)
+            pending.append(batch)
+            rows += batch.num_rows
+            while rows >= sort_window:
+                table = pa.Table.from_batches(pending)
+                yield _embed_table(model, table.slice(0, sort_window), recipe, max_padding)
+                pending, rows = table.slice(sort_window).to_batches(), rows - sort_window
+        if rows:
+            yield _embed_table(model, pa.Table.from_batches(pending), recipe, max_padding)
 
     frame = patents.select("publication_number", "content_hash", "title", "abstract")
     return frame.mapInArrow(run, VECTORS)

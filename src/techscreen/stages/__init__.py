@@ -28,10 +28,23 @@ class Context:
 Stage = Callable[..., dict[str, Any]]
 
 
+def chosen_domains(settings: Settings, names: list[str], key: str) -> list[str]:
+    """``names`` (the setting ``key``) or, when empty, every defined domain.
+
+    An unknown name is an error listing the defined ones.
+    """
+    defined = list(settings.domains.definitions)
+    unknown = sorted(set(names) - set(defined))
+    if unknown:
+        raise ValueError(f"{key}: unknown {unknown}; defined: {', '.join(defined)}")
+    return list(names) or defined
+
+
 def _registry() -> dict[str, Stage]:
     from techscreen.stages.cluster import run_cluster
     from techscreen.stages.domains import run_domains
     from techscreen.stages.embed import run_embed
+    from techscreen.stages.graph import run_graph
     from techscreen.stages.ingest import run_ingest
 
     return {
@@ -39,10 +52,11 @@ def _registry() -> dict[str, Stage]:
         "domains": run_domains,
         "embed": run_embed,
         "cluster": run_cluster,
+        "graph": run_graph,
     }
 
 
-STAGE_NAMES = ("ingest", "domains", "embed", "cluster")
+STAGE_NAMES = ("ingest", "domains", "embed", "cluster", "graph")
 
 
 def stage(name: str) -> Stage:

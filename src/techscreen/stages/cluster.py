@@ -32,7 +32,7 @@ from techscreen.embed.registry import make_embedder
 from techscreen.io.handoff import sample_groups_to_pandas
 from techscreen.io.tables import WorkspaceError, append_partition, read_table, table_meta
 from techscreen.schema import NODES, NOISE_NODE
-from techscreen.stages import Context
+from techscreen.stages import Context, chosen_domains
 from techscreen.stages.embed import KEY, existing_vectors
 
 log = logging.getLogger(__name__)
@@ -51,15 +51,6 @@ def cluster_embedder_id(settings: Settings) -> str:
     """The embedder whose vectors are clustered: ``cluster.embedder`` or ``embed.embedder``."""
     chosen = settings.cluster.embedder or settings.embed.embedder
     return make_embedder(settings.embed.model_copy(update={"embedder": chosen})).embedder_id
-
-
-def chosen_domains(settings: Settings) -> list[str]:
-    """The domains to cluster; an unknown name is an error listing the defined ones."""
-    defined = list(settings.domains.definitions)
-    unknown = sorted(set(settings.cluster.domains) - set(defined))
-    if unknown:
-        raise ValueError(f"cluster.domains: unknown {unknown}; defined: {', '.join(defined)}")
-    return list(settings.cluster.domains) or defined
 
 
 def _inputs(ctx: Context, eid: str, domains: list[str]) -> tuple[DataFrame, DataFrame]:
@@ -130,7 +121,7 @@ def _overall(per_domain: dict[str, dict[str, Any]], counts: dict[str, dict[str, 
 def run_cluster(ctx: Context) -> dict[str, Any]:
     """Cluster every chosen domain into technology nodes and assign every patent."""
     s, c = ctx.settings, ctx.settings.cluster
-    domains = chosen_domains(s)
+    domains = chosen_domains(s, c.domains, "cluster.domains")
     eid = cluster_embedder_id(s)
     upstream = {
         "vectors": table_meta(s, "vectors").get("run_id", ""),
@@ -180,11 +171,16 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             )
             .collect()
         }
-        members = assignments.where(F.col("node") != NOISE_NODE).join(
-            patents.select("publication_number", *_PATENT_COLUMNS), "publication_number"
+        members = (  # read by each of node_rows' aggregates; only node-level rows leave
+            assignments.where(F.col("node") != NOISE_NODE)
+            .join(patents.select("publication_number", *_PATENT_COLUMNS), "publication_number")
+            .persist()
         )
         titles = ClassTitles.load(c.labels.ipc_titles, c.labels.cpc_titles)
-        rows = node_rows(members, models, c.labels, titles)
+        try:
+            rows = node_rows(members, models, c.labels, titles)
+        finally:
+            members.unpersist()
         append_partition(
             ctx.spark.createDataFrame(rows, NODES), s, "nodes", "run_id", run.run_id, meta
         )

@@ -1,0 +1,1 @@
+"""Technology networks per domain: co-occurrence, node networks, centrality, exports."""
