@@ -210,7 +210,7 @@ class CentralitySettings(_Strict):
     """How node centralities are computed on the aggregated (small) graphs."""
 
     backend: Literal["auto", "networkx", "igraph"] = Field(
-        "auto", description="auto: networkx up to exact_up_to nodes, igraph above"
+        "auto", description="auto = igraph (C); networkx is the pure-Python reference"
     )
     exact_up_to: int = Field(
         2000, ge=1, description="nodes up to which betweenness/closeness are exact"

@@ -191,7 +191,9 @@ def test_sampled_closeness_is_exact_in_components_up_to_exact_up_to(backend):
     second = nx.relabel_nodes(nx.gnm_random_graph(40, 120, seed=2), lambda i: f"w{i:02d}")
     graph.add_weighted_edges_from((u, v, 0.5) for u, v in second.edges)
     exact = table(graph, backend)
-    sampled = centralities(graph, CentralitySettings(backend=backend, exact_up_to=60), 0)
+    sampled = centralities(
+        graph, CentralitySettings(backend=backend, exact_up_to=60, betweenness_k=30), 0
+    )
     small = [v for v in graph if v.startswith(("w", "p"))]
     assert sampled.notes["closeness_exact_vertices"] == len(small)
     t = sampled.table.set_index("vertex")
@@ -308,13 +310,14 @@ def test_convergence_failures_fall_back():
 
 def test_auto_backend_and_notes():
     graph = random_graph(40, 80, seed=1)  # 45 vertices
-    small = centralities(graph, CentralitySettings(exact_up_to=45)).notes
+    small = centralities(graph, CentralitySettings(exact_up_to=45, backend="networkx")).notes
     large = centralities(graph, CentralitySettings(exact_up_to=44, betweenness_k=10)).notes
     assert (small["backend"], small["betweenness"], small["closeness"]) == (
         "networkx",
         "exact",
         "exact",
     )
+    assert centralities(graph, CentralitySettings(exact_up_to=45)).notes["backend"] == "igraph"
     assert (large["backend"], large["betweenness"], large["betweenness_k"]) == (
         "igraph",
         "sampled",

@@ -55,7 +55,10 @@ def test_the_pipeline_graphs_the_clustering_it_just_made(graphed):
     assert run.data.tags["techscreen.cluster_run"] == cluster["run_id"]
     assert run.data.tags["techscreen.stage"] == "graph"
     for domain in cluster["domains"]:
-        assert run.data.metrics[f"{domain}.technology.vertices"] == cluster["domains"][domain]["n_nodes"]
+        assert (
+            run.data.metrics[f"{domain}.technology.vertices"]
+            == cluster["domains"][domain]["n_nodes"]
+        )
         assert f"{domain}.codes.edges" in run.data.metrics
 
 
@@ -80,7 +83,10 @@ def test_edges_are_undirected_once_and_between_scored_vertices(spark, graphed):
     edges = _rows(spark, ws, "node_edges", graph["run_id"])
     assert edges.where("source >= target").count() == 0
     assert edges.where("weight <= 0 or isnan(weight)").count() == 0
-    assert edges.groupBy("domain", "network", "source", "target").count().where("count > 1").count() == 0
+    assert (
+        edges.groupBy("domain", "network", "source", "target").count().where("count > 1").count()
+        == 0
+    )
     vertices = _rows(spark, ws, "centrality", graph["run_id"]).select(
         "domain", "network", F.col("vertex")
     )
@@ -102,7 +108,9 @@ def test_graphml_re_reads_with_the_table_s_vertices_edges_and_measures(spark, gr
     assert {p.replace("pictures/", "").replace(".png", "") for p in pictures} == {
         n.replace("graphml/", "").replace(".graphml", "") for n in names
     }
-    local = client.download_artifacts(graph["run_id"], "graphml/energy.technology.graphml", str(tmp_path))
+    local = client.download_artifacts(
+        graph["run_id"], "graphml/energy.technology.graphml", str(tmp_path)
+    )
     read = nx.read_graphml(local)
     scores = {
         r.vertex: r

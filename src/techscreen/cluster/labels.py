@@ -70,6 +70,7 @@ PATENT_STOPWORDS = _words(
     thus therefore however new improved fixed fixedly mounted installed body main capable
     able enable enables enabling way ways technical field solution problem effect effects
     advantage advantages beneficial simple
+    dass wobei erfindung betrifft vorrichtung verfahren mindestens ersten zweiten
     """
 )
 
