@@ -29,5 +29,7 @@ def test_notebook_runs_on_the_screening_workspace(path, screening, monkeypatch):
         "01_ingest_overview.ipynb": f"{stages['ingest']['kept']:,} patents,",
         "02_technology_nodes.ipynb": f"clustering {stages['cluster']['run_id'][:8]}: "
         f"{stages['cluster']['n_nodes']:,} nodes",
+        "03_technology_networks.ipynb": f"graph {stages['graph']['run_id'][:8]} of clustering "
+        f"{stages['cluster']['run_id'][:8]}: {stages['cluster']['n_nodes']:,} technology nodes",
     }
     assert expected[path.name] in text
