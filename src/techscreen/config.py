@@ -257,6 +257,81 @@ class GraphSettings(_Strict):
     centrality: CentralitySettings = CentralitySettings()
 
 
+DIMENSIONS = ("necessity", "feasibility", "impact")
+
+
+class SensitivitySettings(_Strict):
+    """Monte Carlo over the grading weights (and α): each item's probability of each tier."""
+
+    runs: int = Field(1000, ge=10, description="draws of weights (and α)")
+    concentration: float = Field(
+        50.0, gt=0.0, description="Dirichlet concentration around the configured weights"
+    )
+    alpha_spread: float = Field(0.1, ge=0.0, le=0.5, description="α drawn uniformly within ±")
+    margin: float = Field(0.25, ge=0.0, description="scores this close to a threshold are flagged")
+    seed: int = 0
+
+
+class ExpertSettings(_Strict):
+    """Expert consultation: the scores file and how it is fused with the patent scores."""
+
+    scores: str = Field(
+        "", description="expert score CSV (see conf/experts/template.csv); empty = none"
+    )
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="final = α·expert + (1−α)·patent")
+    match_threshold: float = Field(
+        0.35,
+        ge=0.0,
+        le=1.0,
+        description="text similarity a nominated technology needs to match a node",
+    )
+
+
+class GradeSettings(_Strict):
+    """The grade stage: indicators per technology node, 0–10 scores, tiers, sensitivity."""
+
+    graph_run: str = Field("", description="graph run to read; empty = the chosen one")
+    domains: list[str] = Field(default_factory=list, description="empty = every defined domain")
+    normalisation: Literal["rank", "minmax", "zscore"] = Field(
+        "rank", description="within domain: rank = percentile·10, minmax, zscore (±3σ → 0–10)"
+    )
+    indicator_weights: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "necessity": {"centrality": 0.5, "growth": 0.3, "strategic_weight": 0.2},
+            "feasibility": {
+                "cn_share": 0.25,
+                "cn_rta": 0.25,
+                "cn_lead": 0.2,
+                "substitutes": 0.15,
+                "maturity": 0.15,
+            },
+            "impact": {
+                "forward_citations": 0.3,
+                "family_size": 0.2,
+                "generality": 0.2,
+                "size": 0.3,
+            },
+        },
+        description="weights of the indicators within each dimension",
+    )
+    dimension_weights: dict[str, float] = Field(
+        default_factory=lambda: {"necessity": 1 / 3, "feasibility": 1 / 3, "impact": 1 / 3}
+    )
+    ahp: list[list[float]] = Field(
+        default_factory=list,
+        description="3×3 pairwise comparisons of necessity, feasibility, impact; replaces "
+        "dimension_weights (consistency ratio ≥ 0.1 is an error)",
+    )
+    strategic_weights: dict[str, float] = Field(
+        default_factory=dict, description="0–10 per domain; a domain not named gets 5 (neutral)"
+    )
+    recent_years: int = Field(5, ge=1, description="growth: filings of the last n years vs before")
+    tier1_above: float = 8.5
+    tier3_below: float = 6.5
+    experts: ExpertSettings = ExpertSettings()
+    sensitivity: SensitivitySettings = SensitivitySettings()
+
+
 class Settings(_Strict):
     """All of techscreen's settings."""
 
@@ -268,6 +343,7 @@ class Settings(_Strict):
     embed: EmbedSettings = EmbedSettings()
     cluster: ClusterSettings = ClusterSettings()
     graph: GraphSettings = GraphSettings()
+    grade: GradeSettings = GradeSettings()
 
 
 def _deep_merge(
