@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("embed", help="embed patents not yet embedded into vectors/"))
     _common(sub.add_parser("cluster", help="cluster each domain into nodes/ and assignments/"))
     _common(sub.add_parser("graph", help="networks and centralities into node_edges/, centrality/"))
+    _common(sub.add_parser("grade", help="indicators, scores, expert fusion, tiers into grades/"))
 
     models = sub.add_parser("models", help="build local model artifacts (offline)")
     models_sub = models.add_subparsers(dest="action", required=True)

@@ -205,3 +205,38 @@ CENTRALITY = T.StructType(
         T.StructField("flags", _STRS, False),
     ]
 )
+
+# Kinds of graded items: a technology node (with or without expert scores), or a technology
+# experts nominated that no node matched, graded on the expert scores alone.
+NODE_ITEM, EXPERT_ONLY_ITEM = "node", "expert_only"
+
+# One graded technology per row; run_id (of the grade run) partitions it.
+GRADES = T.StructType(
+    [
+        T.StructField("domain", _STR, True),
+        T.StructField("item", _STR, False),
+        T.StructField("kind", _STR, False),
+        T.StructField("node_ids", _STRS, False),
+        T.StructField("label", _STR, True),
+        T.StructField("patents", T.LongType(), False),
+        T.StructField("indicators", T.MapType(_STR, T.DoubleType()), False),
+        T.StructField("scores", T.MapType(_STR, T.DoubleType()), False),
+        T.StructField("necessity", T.DoubleType(), True),
+        T.StructField("feasibility", T.DoubleType(), True),
+        T.StructField("impact", T.DoubleType(), True),
+        T.StructField("patent_score", T.DoubleType(), True),
+        T.StructField("expert_score", T.DoubleType(), True),
+        T.StructField("experts", T.LongType(), False),
+        T.StructField("final_score", T.DoubleType(), False),
+        T.StructField("tier", _STR, False),
+        T.StructField("p_tier1", T.DoubleType(), False),
+        T.StructField("p_tier2", T.DoubleType(), False),
+        T.StructField("p_tier3", T.DoubleType(), False),
+        T.StructField("score_p05", T.DoubleType(), False),
+        T.StructField("score_p95", T.DoubleType(), False),
+        T.StructField("near_threshold", T.BooleanType(), False),
+        T.StructField("neutral", _STRS, False),
+        T.StructField("top_patents", _STRS, False),
+        T.StructField("lineage", T.MapType(_STR, _STR), False),
+    ]
+)

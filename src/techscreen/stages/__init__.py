@@ -44,6 +44,7 @@ def _registry() -> dict[str, Stage]:
     from techscreen.stages.cluster import run_cluster
     from techscreen.stages.domains import run_domains
     from techscreen.stages.embed import run_embed
+    from techscreen.stages.grade import run_grade
     from techscreen.stages.graph import run_graph
     from techscreen.stages.ingest import run_ingest
 
@@ -53,10 +54,11 @@ def _registry() -> dict[str, Stage]:
         "embed": run_embed,
         "cluster": run_cluster,
         "graph": run_graph,
+        "grade": run_grade,
     }
 
 
-STAGE_NAMES = ("ingest", "domains", "embed", "cluster", "graph")
+STAGE_NAMES = ("ingest", "domains", "embed", "cluster", "graph", "grade")
 
 
 def stage(name: str) -> Stage:

@@ -1,0 +1,1 @@
+"""Grading: indicators per technology node, scores, tiers, experts, sensitivity."""
