@@ -328,6 +328,10 @@ class GradeSettings(_Strict):
     recent_years: int = Field(5, ge=1, description="growth: filings of the last n years vs before")
     tier1_above: float = 8.5
     tier3_below: float = 6.5
+    registered_model: str = Field(
+        "techscreen-grader",
+        description="MLflow registry name of the grader; empty = not registered",
+    )
     experts: ExpertSettings = ExpertSettings()
     sensitivity: SensitivitySettings = SensitivitySettings()
 

@@ -125,3 +125,29 @@ def test_an_inconsistent_ahp_matrix_fails_before_any_work(graded, tmp_path):
     assert code == 1
     assert "consistency ratio" in err and "techscreen: error:" in err
     assert sorted(p.name for p in (ws / "grades").iterdir()) == before
+
+
+def test_the_registered_grader_re_grades_the_indicators(spark, graded):
+    import mlflow.pyfunc
+
+    ws, stages = graded
+    uri = f"sqlite:///{ws / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    run_id = stages["grade"]["run_id"]
+    assert stages["grade"]["grader"].startswith("models:/techscreen-grader/")
+    model = mlflow.pyfunc.load_model(stages["grade"]["grader"])
+    indicators = _rows(spark, ws, "indicators", run_id).drop("run_id").toPandas()
+    again = model.predict(indicators).set_index("item")
+    grades = {g.item: g for g in _rows(spark, ws, "grades", run_id).collect()}
+    assert set(again.index) == set(grades)
+    for item, g in grades.items():
+        assert again.loc[item, "patent_score"] == pytest.approx(g.patent_score, abs=1e-9)
+        assert again.loc[item, "tier"] == g.tier
+    # New indicators, new grades: a node with every indicator at its domain's best is Tier 1.
+    best = indicators[indicators.domain == "energy"].copy()
+    top = best.index[0]
+    for column in best.columns.difference(["domain", "item", "strategic_weight"]):
+        best.loc[top, column] = best[column].max() + 1
+    best.loc[top, "strategic_weight"] = 10.0
+    assert model.predict(best).set_index("item").loc[best.loc[top, "item"], "tier"] == "Tier 1"

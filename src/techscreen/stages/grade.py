@@ -31,6 +31,7 @@ from techscreen.experiments import chosen_run
 from techscreen.grade import expert as experts
 from techscreen.grade import scoring
 from techscreen.grade.indicators import node_aggregates, node_indicators
+from techscreen.grade.registry import log_grader
 from techscreen.io.exports import write_csv
 from techscreen.io.tables import WorkspaceError, append_partition, read_table, table_meta
 from techscreen.schema import EXPERT_ONLY_ITEM, GRADES, NODE_ITEM, NOISE_NODE, TECHNOLOGY_NETWORK
@@ -186,6 +187,10 @@ def run_grade(ctx: Context) -> dict[str, Any]:
         summary["seconds"] = round(time.perf_counter() - started, 1)
         run.log(metrics=_metrics(summary, consultation))
         _artifacts(run, graded, consultation)
+        version = log_grader(ctx.tracker.client, run.run_id, g)
+        if version:
+            run.log(tags={"techscreen.grader_version": f"{g.registered_model}/{version}"})
+            summary["grader"] = f"models:/{g.registered_model}/{version}"
     return {"run_id": run.run_id, **runs, **summary}
 
 
