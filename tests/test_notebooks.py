@@ -31,5 +31,8 @@ def test_notebook_runs_on_the_screening_workspace(path, screening, monkeypatch):
         f"{stages['cluster']['n_nodes']:,} nodes",
         "03_technology_networks.ipynb": f"graph {stages['graph']['run_id'][:8]} of clustering "
         f"{stages['cluster']['run_id'][:8]}: {stages['cluster']['n_nodes']:,} technology nodes",
+        "04_screening_walkthrough.ipynb": f"grade {stages['grade']['run_id'][:8]}: "
+        f"{stages['grade']['graded']:,} technologies graded",
+        "05_clustering_experiments.ipynb": "cluster runs: 1",
     }
     assert expected[path.name] in text
