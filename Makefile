@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: screen test java-check
+.PHONY: screen test java-check chromium
 
 java-check:
 	@v=$$( { "$${JAVA_HOME:+$$JAVA_HOME/bin/}java" -version 2>&1 || true; } | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
@@ -21,7 +21,14 @@ $(STAMP): pyproject.toml
 screen: java-check $(STAMP)
 	$(VENV)/bin/techscreen run pipelines/screening.yaml
 
-test: java-check $(STAMP)
+# Headless Chromium for the report's browser test (Debian's package); without it that test skips.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  s=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$s apt-get update -q && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -q chromium; \
+	} || echo "techscreen: chromium not installed; the report's browser test will be skipped"
+
+test: java-check chromium $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest

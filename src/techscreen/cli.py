@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("cluster", help="cluster each domain into nodes/ and assignments/"))
     _common(sub.add_parser("graph", help="networks and centralities into node_edges/, centrality/"))
     _common(sub.add_parser("grade", help="indicators, scores, expert fusion, tiers into grades/"))
+    _common(sub.add_parser("report", help="HTML report and CSV/Parquet exports into report/"))
 
     models = sub.add_parser("models", help="build local model artifacts (offline)")
     models_sub = models.add_subparsers(dest="action", required=True)
@@ -77,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     choose.add_argument("run_id", help="run id, or a unique prefix of at least 8 characters")
     choose.add_argument("--stage", default="cluster", help="stage of the run (default: cluster)")
     _common(choose)
+
+    synth = sub.add_parser("synth", help="write synthetic patent applications (test data)")
+    synth.add_argument("--n", type=int, required=True, help="records to write")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    synth.add_argument("--out", required=True, help="output folder (new, or an earlier synth)")
+    synth.add_argument("--per-file", type=int, default=100_000, help="records per .jsonl.gz")
+    synth.add_argument("--themes", type=int, default=60, help="planted themes (default: 60)")
+    synth.add_argument(
+        "--phrases",
+        default="data/sample/ipa_week/uspto_ipa230105_applications.jsonl.gz",
+        help="real USPTO applications JSON Lines to learn phrasing from",
+    )
+    _common(synth)
 
     run = sub.add_parser("run", help="run a pipeline file (e.g. pipelines/screening.yaml)")
     run.add_argument("pipeline", help="path of the pipeline YAML")
@@ -164,6 +178,20 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
             "plot": str(plot),
         }
 
+    if args.command == "synth":
+        from techscreen.synth import synthesize
+
+        summary = synthesize(
+            _settings(args),
+            args.out,
+            args.n,
+            args.seed,
+            phrases=args.phrases,
+            per_file=args.per_file,
+            themes=args.themes,
+        )
+        return {"command": "synth", **summary}
+
     if args.command == "run":
         from techscreen.pipeline import load_spec, run_pipeline
 
@@ -176,6 +204,8 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
                 params={"pipeline": spec.name, "stages": ",".join(spec.stages), "grid": spec.grid}
             )
             results = run_pipeline(ctx, spec, lambda extra: _settings(args, [*spec.set, *extra]))
+        if "html" in results.get("report", {}):
+            log.info("the screening report: %s", results["report"]["html"])
         return {
             "pipeline": spec.name,
             "run_id": run.run_id,

@@ -336,6 +336,21 @@ class GradeSettings(_Strict):
     sensitivity: SensitivitySettings = SensitivitySettings()
 
 
+class ReportSettings(_Strict):
+    """The report stage: the HTML screening report and the CSV/Parquet exports of a grade run."""
+
+    grade_run: str = Field("", description="grade run to report; empty = the chosen one")
+    top_nodes: int = Field(
+        12, ge=1, description="largest nodes drawn one by one in trends and countries"
+    )
+    breakdown_items: int = Field(
+        40, ge=1, description="highest-scored items per domain in the score breakdown"
+    )
+    thin_patents: int = Field(
+        500, ge=0, description="a domain with fewer patents is flagged as thin data"
+    )
+
+
 class Settings(_Strict):
     """All of techscreen's settings."""
 
@@ -348,6 +363,7 @@ class Settings(_Strict):
     cluster: ClusterSettings = ClusterSettings()
     graph: GraphSettings = GraphSettings()
     grade: GradeSettings = GradeSettings()
+    report: ReportSettings = ReportSettings()
 
 
 def _deep_merge(

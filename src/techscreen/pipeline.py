@@ -98,7 +98,11 @@ def run_pipeline(
 
 # A stage that reads one run of an earlier stage: (earlier stage, setting naming its run).
 # Inside a pipeline it reads the run this pipeline just made, unless the setting names one.
-READS_RUN_OF = {"graph": ("cluster", "cluster_run"), "grade": ("graph", "graph_run")}
+READS_RUN_OF = {
+    "graph": ("cluster", "cluster_run"),
+    "grade": ("graph", "graph_run"),
+    "report": ("grade", "grade_run"),
+}
 
 
 def _run_stages(ctx: Context, spec: PipelineSpec) -> dict[str, Any]:

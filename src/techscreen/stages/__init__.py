@@ -47,6 +47,7 @@ def _registry() -> dict[str, Stage]:
     from techscreen.stages.grade import run_grade
     from techscreen.stages.graph import run_graph
     from techscreen.stages.ingest import run_ingest
+    from techscreen.stages.report import run_report
 
     return {
         "ingest": run_ingest,
@@ -55,10 +56,11 @@ def _registry() -> dict[str, Stage]:
         "cluster": run_cluster,
         "graph": run_graph,
         "grade": run_grade,
+        "report": run_report,
     }
 
 
-STAGE_NAMES = ("ingest", "domains", "embed", "cluster", "graph", "grade")
+STAGE_NAMES = ("ingest", "domains", "embed", "cluster", "graph", "grade", "report")
 
 
 def stage(name: str) -> Stage:

@@ -32,13 +32,13 @@ from techscreen.grade import expert as experts
 from techscreen.grade import scoring
 from techscreen.grade.indicators import node_aggregates, node_indicators
 from techscreen.grade.registry import log_grader
+from techscreen.grade.scoring import TIERS
 from techscreen.io.exports import write_csv
 from techscreen.io.tables import WorkspaceError, append_partition, read_table, table_meta
 from techscreen.schema import EXPERT_ONLY_ITEM, GRADES, NODE_ITEM, NOISE_NODE, TECHNOLOGY_NETWORK
 from techscreen.stages import Context, chosen_domains
 
 log = logging.getLogger(__name__)
-TIERS = ("Tier 1", "Tier 2", "Tier 3")
 
 
 def _runs(ctx: Context) -> dict[str, str]:

@@ -1,0 +1,215 @@
+"""What the report is built from, and the flat table of the graded list it exports."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from techscreen.config import DIMENSIONS
+from techscreen.schema import GRADES
+
+NO_DOMAIN = "(no domain)"
+"""The group of expert-only items whose nomination named no domain."""
+
+LINEAGE_STAGES = ("ingest", "embed", "cluster", "graph", "grade")
+
+GRADE_COLUMNS = tuple(GRADES.fieldNames())
+"""The columns of ``grades/`` the report uses (see :data:`techscreen.schema.GRADES`)."""
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How much the report shows; the stage fills it from the settings.
+
+    Attributes:
+        top_nodes: largest nodes of a domain drawn one by one in filing trends and countries.
+        breakdown_items: highest-scored items of a domain in the score breakdown.
+        thin_patents: a domain with fewer patents than this is flagged as thin data.
+        label_top: nodes with the highest PageRank labelled in a network picture.
+        max_vertices: vertices drawn at most in a network picture (highest PageRank kept).
+        seed: seed of the spring layout of the network pictures.
+    """
+
+    top_nodes: int = 12
+    breakdown_items: int = 40
+    thin_patents: int = 500
+    label_top: int = 10
+    max_vertices: int = 1500
+    seed: int = 0
+
+
+@dataclass
+class ReportInputs:
+    """Node-level frames and run facts that the report page is rendered from.
+
+    Attributes:
+        grades: one row per graded item, columns as in ``grades/`` (maps as dicts or pairs).
+        domains: the domains the grading covered, in report order (empty ones included).
+        lineage: stage → MLflow run id (``ingest``, ``embed``, ``cluster``, ``graph``,
+            ``grade``).
+        grading: the settings the grade run used (:func:`grading_settings`).
+        nodes: one row per technology node: ``domain, node_id, size, label, filing_years,
+            countries, centroid``.
+        centrality: the technology network's vertices: ``domain, vertex, label, patents,
+            pagerank, betweenness, degree, community``.
+        edges: the technology network's edges: ``domain, source, target, weight``.
+        codes: the most central IPC/CPC codes of each domain's code network: ``domain,
+            vertex, label, patents, pagerank``.
+        domain_stats: per domain, numbers from the cluster and graph runs (``patents``,
+            ``n_nodes``, ``noise_fraction``, ``min_cluster_size``, ``citation_weight``).
+        agreement: expert concordance per round and dimension (``round, dimension, experts,
+            items, w, p_value``); ``None`` when no expert scores were given.
+        options: what to show (:class:`ReportOptions`).
+        title: the page title.
+    """
+
+    grades: pd.DataFrame
+    domains: list[str]
+    lineage: dict[str, str]
+    grading: dict[str, Any]
+    nodes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    centrality: pd.DataFrame = field(default_factory=pd.DataFrame)
+    edges: pd.DataFrame = field(default_factory=pd.DataFrame)
+    codes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    domain_stats: dict[str, dict[str, float]] = field(default_factory=dict)
+    agreement: pd.DataFrame | None = None
+    options: ReportOptions = ReportOptions()
+    title: str = "Technology screening report"
+
+    def __post_init__(self) -> None:
+        # An empty frame may come without columns (nothing of that kind in the run): give it
+        # the columns the page reads, so every part can treat "no rows" the same way.
+        for name, columns in _COLUMNS.items():
+            frame = getattr(self, name)
+            missing = [c for c in columns if c not in frame.columns]
+            if missing and frame.empty:
+                setattr(self, name, frame.reindex(columns=[*frame.columns, *missing]))
+
+
+_COLUMNS = {
+    "grades": GRADE_COLUMNS,
+    "nodes": ("domain", "node_id", "size", "label", "filing_years", "countries", "centroid"),
+    "centrality": ("domain", "vertex", "label", "patents", "pagerank", "betweenness", "degree"),
+    "edges": ("domain", "source", "target", "weight"),
+    "codes": ("domain", "vertex", "label", "patents", "degree", "strength", "pagerank"),
+}
+
+
+def as_dict(value: Any) -> dict:
+    """A map column's value as a dict: Spark gives dicts, Parquet via pyarrow gives pairs."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return {}
+    if isinstance(value, Mapping):
+        return dict(value)
+    return {k: v for k, v in value}
+
+
+def as_list(value: Any) -> list:
+    """An array column's value as a list (``None`` → empty)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    return list(value)
+
+
+def finite(value: Any) -> bool:
+    """Whether ``value`` is a real, finite number."""
+    return isinstance(value, int | float | np.integer | np.floating) and math.isfinite(value)
+
+
+def domain_of(value: Any) -> str:
+    """The report group of a grade row's domain (expert-only items may have none)."""
+    return value if isinstance(value, str) and value else NO_DOMAIN
+
+
+def grading_settings(params: Mapping[str, str], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The grading settings that matter to a reader, from the grade run's logged params.
+
+    Args:
+        params: the grade run's MLflow params (flattened, e.g. ``grade.tier1_above``).
+        defaults: the same keys' values to use where the run logged none (the settings).
+
+    Returns:
+        ``tier1_above``, ``tier3_below``, ``alpha``, ``normalisation``, ``experts_file``,
+        ``dimension_weights`` (dimension → weight actually used) and ``indicator_weights``
+        (dimension → indicator → weight).
+    """
+
+    def number(key: str, fallback: Any) -> float:
+        try:
+            return float(params[key])
+        except (KeyError, ValueError):
+            return float(fallback)
+
+    dims = {
+        d: number(f"dimension_weights_used.{d}", defaults["dimension_weights"].get(d, 0.0))
+        for d in DIMENSIONS
+    }
+    indicators: dict[str, dict[str, float]] = {}
+    prefix = "grade.indicator_weights."
+    for key in sorted(params):
+        if key.startswith(prefix) and key.count(".") == 3:
+            dim, name = key[len(prefix) :].split(".")
+            indicators.setdefault(dim, {})[name] = number(key, 0.0)
+    if not indicators:
+        indicators = {d: dict(w) for d, w in defaults["indicator_weights"].items()}
+    ordered = {d: indicators[d] for d in DIMENSIONS if d in indicators}
+    return {
+        "tier1_above": number("grade.tier1_above", defaults["tier1_above"]),
+        "tier3_below": number("grade.tier3_below", defaults["tier3_below"]),
+        "alpha": number("grade.experts.alpha", defaults["alpha"]),
+        "normalisation": params.get("grade.normalisation", defaults["normalisation"]),
+        "experts_file": params.get("grade.experts.scores", defaults["experts_file"]),
+        "dimension_weights": dims,
+        "indicator_weights": ordered,
+    }
+
+
+def export_frame(grades: pd.DataFrame, grade_run: str) -> pd.DataFrame:
+    """The graded list as a flat table: one row per item, maps spread into columns.
+
+    Columns: ``grade_run``, the item's identity and scores, ``score.<indicator>`` (0–10),
+    ``indicator.<indicator>`` (raw value), ``neutral`` and ``top_patents`` (lists) and
+    ``lineage.<stage>`` (run ids). Rows are sorted by domain, then final score, highest first.
+    """
+    base = [
+        "domain",
+        "item",
+        "kind",
+        "label",
+        "node_ids",
+        "patents",
+        "final_score",
+        "tier",
+        "p_tier1",
+        "p_tier2",
+        "p_tier3",
+        "score_p05",
+        "score_p95",
+        "near_threshold",
+        "patent_score",
+        "expert_score",
+        "experts",
+        *DIMENSIONS,
+    ]
+    grades = grades.reset_index(drop=True)
+    out = grades.reindex(columns=base)
+    out.insert(0, "grade_run", grade_run)
+    out["node_ids"] = grades["node_ids"].map(as_list)
+    for source, prefix in (("scores", "score."), ("indicators", "indicator.")):
+        maps = list(grades[source].map(as_dict))
+        for name in sorted({k for m in maps for k in m}):
+            out[prefix + name] = [m.get(name, np.nan) for m in maps]
+    for column in ("neutral", "top_patents"):
+        out[column] = grades[column].map(as_list)
+    lineage = list(grades["lineage"].map(as_dict))
+    for stage in LINEAGE_STAGES[:-1]:
+        out[f"lineage.{stage}"] = [m.get(stage, "") for m in lineage]
+    order = out.assign(_d=out["domain"].fillna("~")).sort_values(
+        ["_d", "final_score", "item"], ascending=[True, False, True], kind="mergesort"
+    )
+    return order.drop(columns="_d").reset_index(drop=True)

@@ -1,0 +1,375 @@
+"""The report page: one self-contained HTML file (plotly.js inlined once, no network).
+
+Layout: the run lineage and the grading settings, a summary of tiers per domain, the tier
+table (``<table id="tier-table">``, one ``<tbody>`` per domain, one ``<tr class="item">``
+per graded item), the expert consultation, then a section per domain with its notes, score
+breakdown, technology network, cluster map, filing trends, country shares and most central
+codes. Every text taken from the data is HTML-escaped; a Content-Security-Policy forbids the
+page any request, so a report opened offline looks the same as online.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from techscreen.config import DIMENSIONS
+from techscreen.grade.scoring import TIERS
+from techscreen.report import figures
+from techscreen.report.data import (
+    LINEAGE_STAGES,
+    NO_DOMAIN,
+    ReportInputs,
+    domain_of,
+    finite,
+)
+from techscreen.report.notes import domain_notes
+
+CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; font-src data:"
+)
+_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+_TOP_CODES = 10
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", sans-serif;
+       margin: 0 auto; max-width: 1200px; padding: 0 1.5rem 3rem; color: #222; }
+h1 { margin-top: 1.5rem; } h2 { border-bottom: 2px solid #ddd; padding-bottom: .2rem;
+     margin-top: 2.5rem; } h3 { margin-top: 1.8rem; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }
+th, td { border: 1px solid #ddd; padding: .25rem .5rem; text-align: left; vertical-align: top; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tbody tr.domain-head th { background: #f3f3f3; font-size: 1rem; }
+tr.tier-1 td.tier { background: #f6d5d1; } tr.tier-2 td.tier { background: #fbe3cc; }
+tr.tier-3 td.tier { background: #dde6ef; } td.tier { white-space: nowrap; }
+td.near { text-align: center; font-weight: bold; color: #b9770e; }
+tr.empty td { color: #777; font-style: italic; }
+code, .run { font-family: ui-monospace, monospace; font-size: .85rem; }
+.notes li { margin: .2rem 0; } .muted { color: #666; } nav a { margin-right: .8rem; }
+.kind { font-size: .75rem; color: #7d3c98; }
+"""
+
+
+def esc(value: object) -> str:
+    """``value`` as HTML text (``None`` → empty)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def domain_title(domain: str) -> str:
+    """``information_technology`` → ``Information technology``."""
+    return domain if domain == NO_DOMAIN else domain.replace("_", " ").capitalize()
+
+
+def anchor(domain: str) -> str:
+    """The element id of a domain's section."""
+    return "domain-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", domain).strip("-") or "none")
+
+
+def _num(value: object, fmt: str = "{:.2f}") -> str:
+    return fmt.format(float(value)) if finite(value) else "—"
+
+
+class _Figures:
+    """Turns figures into HTML fragments; the first one carries plotly.js, inlined."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, fig: go.Figure | None, missing: str = "") -> str:
+        if fig is None:
+            return f'<p class="muted">{esc(missing)}</p>' if missing else ""
+        self.count += 1
+        return fig.to_html(
+            full_html=False,
+            include_plotlyjs=self.count == 1,  # inline, once: the page needs no network
+            div_id=f"figure-{self.count}",
+            config=_PLOTLY_CONFIG,
+        )
+
+
+def _grouped(grades: pd.DataFrame, domains: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(domain, its items by final score) for every domain, then any other group seen."""
+    groups = grades.assign(_group=grades["domain"].map(domain_of))
+    order = list(domains) + sorted(set(groups["_group"]) - set(domains))
+    out = []
+    for domain in order:
+        rows = groups[groups["_group"] == domain].sort_values(
+            ["final_score", "item"], ascending=[False, True], kind="mergesort"
+        )
+        out.append((domain, rows.drop(columns="_group")))
+    return out
+
+
+def tier_table(grades: pd.DataFrame, domains: list[str]) -> str:
+    """The tier table: per domain a header row, then one row per graded item.
+
+    A domain without graded items gets one ``empty`` row saying so.
+    """
+    head = (
+        "<thead><tr><th>Technology</th><th>Node</th><th class='num'>Patents</th>"
+        "<th class='num'>Final</th><th class='num'>Patent</th><th class='num'>Expert</th>"
+        "<th>Tier</th><th class='num'>P(T1)</th><th class='num'>P(T2)</th>"
+        "<th class='num'>P(T3)</th><th class='num'>90% range</th>"
+        "<th title='within the sensitivity margin of a tier threshold'>≈</th></tr></thead>"
+    )
+    bodies = []
+    for domain, rows in _grouped(grades, domains):
+        lines = [
+            f"<tr class='domain-head'><th colspan='12'>"
+            f"<a href='#{esc(anchor(domain))}'>{esc(domain_title(domain))}</a> "
+            f"<span class='muted'>({len(rows)} graded)</span></th></tr>"
+        ]
+        if rows.empty:
+            lines.append("<tr class='empty'><td colspan='12'>no technology graded</td></tr>")
+        for r in rows.itertuples(index=False):
+            is_node = r.kind == "node"
+            tier_class = f"tier-{TIERS.index(r.tier) + 1}" if r.tier in TIERS else ""
+            kind = "" if is_node else " <span class='kind'>expert only</span>"
+            near = "≈" if bool(r.near_threshold) else ""
+            lines.append(
+                f"<tr class='item {tier_class}' data-item='{esc(r.item)}'>"
+                f"<td>{esc(r.label)}{kind}</td>"
+                f"<td><code>{esc(r.item) if is_node else '—'}</code></td>"
+                f"<td class='num'>{int(r.patents) if is_node else '—'}</td>"
+                f"<td class='num'><b>{_num(r.final_score)}</b></td>"
+                f"<td class='num'>{_num(r.patent_score)}</td>"
+                f"<td class='num'>{_num(r.expert_score)}</td>"
+                f"<td class='tier'>{esc(r.tier)}</td>"
+                + "".join(
+                    f"<td class='num'>{_num(p, '{:.0%}')}</td>"
+                    for p in (r.p_tier1, r.p_tier2, r.p_tier3)
+                )
+                + f"<td class='num'>{_num(r.score_p05)}–{_num(r.score_p95)}</td>"
+                f"<td class='near'>{near}</td></tr>"
+            )
+        bodies.append(f"<tbody data-domain='{esc(domain)}'>{''.join(lines)}</tbody>")
+    return f"<table id='tier-table'>{head}{''.join(bodies)}</table>"
+
+
+def _lineage(inputs: ReportInputs) -> str:
+    rows = "".join(
+        f"<tr><th>{esc(stage)}</th><td class='run'>{esc(inputs.lineage.get(stage) or '—')}</td>"
+        "</tr>"
+        for stage in LINEAGE_STAGES
+    )
+    return f"<table id='lineage'>{rows}</table>"
+
+
+def _settings(inputs: ReportInputs) -> str:
+    g = inputs.grading
+    hi, lo, alpha = g["tier1_above"], g["tier3_below"], g["alpha"]
+    dims = ", ".join(f"{esc(d)} {w:.3f}" for d, w in g["dimension_weights"].items())
+    indicators = "".join(
+        f"<li>{esc(dim)}: "
+        + ", ".join(f"{esc(name)} {w:.2f}" for name, w in weights.items())
+        + "</li>"
+        for dim, weights in g["indicator_weights"].items()
+    )
+    experts = (
+        f"expert scores from <code>{esc(g['experts_file'])}</code>"
+        if g.get("experts_file")
+        else "no expert scores given"
+    )
+    return (
+        "<ul id='settings'>"
+        f"<li>Tiers: Tier 1 above {hi:g}, Tier 2 from {lo:g} to {hi:g}, Tier 3 below {lo:g}"
+        " (final score 0–10).</li>"
+        f"<li>Fusion: final = α·expert + (1 − α)·patent with α = {alpha:g} where experts "
+        f"scored an item, else the patent score; {experts}.</li>"
+        f"<li>Dimension weights: {dims}.</li>"
+        f"<li>Indicator weights:<ul>{indicators}</ul></li>"
+        f"<li>Indicators normalised within each domain by <code>{esc(g['normalisation'])}"
+        "</code>.</li></ul>"
+    )
+
+
+def _summary(grades: pd.DataFrame, domains: list[str]) -> str:
+    head = "".join(f"<th class='num'>{t}</th>" for t in TIERS)
+    rows = []
+    for domain, items in _grouped(grades, domains):
+        counts = "".join(f"<td class='num'>{int((items['tier'] == t).sum())}</td>" for t in TIERS)
+        near = int(items["near_threshold"].astype(bool).sum()) if len(items) else 0
+        rows.append(
+            f"<tr><th><a href='#{esc(anchor(domain))}'>{esc(domain_title(domain))}</a></th>"
+            f"{counts}<td class='num'>{len(items)}</td><td class='num'>{near}</td></tr>"
+        )
+    return (
+        f"<table id='tier-summary'><thead><tr><th>Domain</th>{head}<th class='num'>graded</th>"
+        f"<th class='num'>≈ threshold</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _experts(inputs: ReportInputs, fig: _Figures) -> str:
+    if inputs.agreement is None:
+        return (
+            "<p id='no-experts'>No expert scores were given: every grade rests on the patent "
+            "evidence alone.</p>"
+        )
+    table = inputs.agreement
+    if table.empty:
+        return "<p>Expert scores were given, but no round had enough scores for Kendall's W.</p>"
+    rows = "".join(
+        f"<tr><td class='num'>{esc(r.get('round'))}</td><td>{esc(r.get('dimension'))}</td>"
+        f"<td class='num'>{esc(r.get('experts', '—'))}</td>"
+        f"<td class='num'>{esc(r.get('items', '—'))}</td>"
+        f"<td class='num'>{_num(r.get('w'), '{:.3f}')}</td>"
+        f"<td class='num'>{_num(r.get('p_value'), '{:.3g}')}</td></tr>"
+        for r in table.to_dict("records")
+    )
+    return (
+        "<p>Kendall's coefficient of concordance W (0 = no agreement, 1 = identical rankings) "
+        "over the items every expert of the round scored.</p>"
+        + fig(
+            figures.agreement(table),
+            "Kendall's W needs at least two items that every expert of a round scored; "
+            "no round here had them, so agreement cannot be measured.",
+        )
+        + "<table id='expert-agreement'><thead><tr><th>Round</th><th>Dimension</th>"
+        "<th class='num'>Experts</th><th class='num'>Items</th><th class='num'>W</th>"
+        f"<th class='num'>p</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _codes(codes: pd.DataFrame) -> str:
+    if codes.empty:
+        return ""
+    top = codes.sort_values(
+        ["degree", "strength", "vertex"], ascending=[False, False, True], kind="mergesort"
+    ).head(_TOP_CODES)
+    rows = "".join(
+        f"<tr><td><code>{esc(r.vertex)}</code></td><td>{esc(r.label)}</td>"
+        f"<td class='num'>{int(r.patents)}</td><td class='num'>{int(r.degree)}</td>"
+        f"<td class='num'>{r.pagerank:.4f}</td><td class='num'>{r.betweenness:.3f}</td></tr>"
+        for r in top.itertuples(index=False)
+    )
+    return (
+        "<h3>Most connected IPC/CPC codes (co-occurrence network)</h3>"
+        "<table class='codes'><thead><tr><th>Code</th><th>Title</th><th class='num'>Patents</th>"
+        "<th class='num'>Degree</th><th class='num'>PageRank</th>"
+        f"<th class='num'>Betweenness</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _rows_of(frame: pd.DataFrame, column: str, value: str) -> pd.DataFrame:
+    return frame[frame[column] == value] if len(frame) and column in frame else frame.head(0)
+
+
+def _domain_section(inputs: ReportInputs, domain: str, items: pd.DataFrame, fig: _Figures) -> str:
+    o = inputs.options
+    nodes = _rows_of(inputs.nodes, "domain", domain)
+    notes = domain_notes(items, nodes, inputs.domain_stats.get(domain, {}), inputs.grading, o)
+    parts = [
+        f"<section class='domain' id='{esc(anchor(domain))}'>",
+        f"<h2>{esc(domain_title(domain))}</h2>",
+        "<ul class='notes'>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>",
+    ]
+    if domain == NO_DOMAIN:
+        parts.append("</section>")
+        return "".join(parts)
+    name = domain_title(domain)
+    graded = int((items["kind"] == "node").sum()) if len(items) else 0
+    shown = min(graded, o.breakdown_items)
+    more = f" (the {shown} highest of {graded})" if graded > shown else ""
+    parts += [
+        f"<h3>Score breakdown{esc(more)}</h3>",
+        fig(
+            figures.breakdown(items, inputs.grading["indicator_weights"], o.breakdown_items, name)
+            if graded
+            else None,
+            "No graded technology node to break down.",
+        ),
+        "<h3>Technology network</h3>",
+        fig(
+            figures.network(
+                _rows_of(inputs.centrality, "domain", domain),
+                _rows_of(inputs.edges, "domain", domain),
+                items,
+                o,
+                f"{name}: technology network (size = PageRank, colour = tier)",
+            ),
+            "No technology network for this domain.",
+        ),
+        "<h3>Cluster map</h3>",
+        fig(
+            figures.cluster_map(nodes, items, f"{name}: nodes on their centroids' first two PCs")
+            if len(nodes)
+            else None,
+            "Fewer than two technology nodes: no map.",
+        ),
+        "<h3>Filing trends</h3>",
+        fig(
+            figures.filing_trends(nodes, o.top_nodes, f"{name}: filings per year")
+            if len(nodes)
+            else None,
+            "No filing years recorded.",
+        ),
+        "<h3>Applicant countries</h3>",
+        fig(
+            figures.country_shares(nodes, o.top_nodes, f"{name}: share of patents by country")
+            if len(nodes)
+            else None,
+            "No applicant countries recorded.",
+        ),
+        _codes(_rows_of(inputs.codes, "domain", domain)),
+        "</section>",
+    ]
+    return "".join(parts)
+
+
+def render(inputs: ReportInputs, generated: datetime | None = None) -> str:
+    """The whole report page as one HTML string."""
+    fig = _Figures()
+    grades = inputs.grades
+    grading = inputs.grading
+    groups = _grouped(grades, inputs.domains)
+    when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    nav = "".join(f"<a href='#{esc(anchor(d))}'>{esc(domain_title(d))}</a>" for d, _ in groups)
+    overview = (
+        figures.score_overview(
+            grades,
+            [domain_of(d) for d, _ in groups],
+            grading["tier1_above"],
+            grading["tier3_below"],
+        )
+        if len(grades)
+        else None
+    )
+    body = [
+        f"<h1>{esc(inputs.title)}</h1>",
+        f"<p class='muted'>Grade run <span class='run'>{esc(inputs.lineage.get('grade'))}</span>"
+        f" · {len(grades)} graded items · generated {esc(when)}</p>",
+        f"<nav>{nav}</nav>",
+        "<h2 id='lineage-title'>Lineage</h2>",
+        "<p>The MLflow runs behind every grade below; each grade row of the exports carries "
+        "them too.</p>",
+        _lineage(inputs),
+        "<h2>Grading settings</h2>",
+        _settings(inputs),
+        "<h2>Tiers per domain</h2>",
+        _summary(grades, inputs.domains),
+        fig(overview, "Nothing was graded."),
+        "<h2 id='tiers'>Tier table</h2>",
+        "<p>Final, patent and expert scores (0–10); P(T·): the share of the weight draws "
+        "(dimension weights and α) that put the item in each tier; 90% range: the 5th to 95th "
+        "percentile of its score over those draws; ≈: near a tier threshold. "
+        f"Dimensions: {', '.join(DIMENSIONS)} (see each domain's breakdown).</p>",
+        tier_table(grades, inputs.domains),
+        "<h2 id='experts'>Expert agreement</h2>",
+        _experts(inputs, fig),
+        *(_domain_section(inputs, d, items, fig) for d, items in groups),
+        "<h2>Exports</h2><p><code>grades.csv</code> and <code>grades.parquet</code> beside this "
+        "page hold the graded list with every indicator and the run lineage.</p>",
+    ]
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{esc(inputs.title)}</title><style>{_STYLE}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
