@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--per-file", type=int, default=100_000, help="records per .jsonl.gz")
     synth.add_argument("--themes", type=int, default=60, help="planted themes (default: 60)")
     synth.add_argument(
+        "--theme-words", type=float, default=0.3, help="share of topical words from the theme"
+    )
+    synth.add_argument(
         "--phrases",
         default="data/sample/ipa_week/uspto_ipa230105_applications.jsonl.gz",
         help="real USPTO applications JSON Lines to learn phrasing from",
@@ -189,6 +192,7 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
             phrases=args.phrases,
             per_file=args.per_file,
             themes=args.themes,
+            theme_words=args.theme_words,
         )
         return {"command": "synth", **summary}
 

@@ -22,7 +22,6 @@ PATHS = [
     f"domains.concordance={ROOT / 'data' / 'reference' / 'wipo_ipc_technology.csv'}",
     f"cluster.labels.ipc_titles={ROOT / 'data' / 'reference' / 'ipc_titles.tsv.gz'}",
 ]
-CITATIONS = "ingest.mapped.uspto_applications_jsonl.columns.cited_publications"
 
 
 def settings():
@@ -200,8 +199,7 @@ def test_ingest_keeps_every_record_and_domains_cover_all_six(spark, capsys, tmp_
     out = tmp_path / "synth"
     synth_cli(capsys, out, 2000, 3)
     ws = ["--set", f"paths.workspace={tmp_path / 'ws'}", "--set", "spark.shuffle_partitions=2"]
-    mapping = ["--set", f"{CITATIONS}=citations[*].publication_number"]
-    code, summary, err = cli(capsys, "ingest", str(out), *ws, *mapping)
+    code, summary, err = cli(capsys, "ingest", str(out), *ws)
     assert code == 0, err
     # _themes.parquet, _themes_catalog.json and SYNTHETIC.md are not read as patents.
     assert summary["read_by_format"] == {"mapped:uspto_applications_jsonl": 2000}

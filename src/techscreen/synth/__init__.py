@@ -22,14 +22,26 @@ What it plants, honestly stressing the pipeline:
 * abstracts of 100–250 words: real sentence skeletons from the sample abstracts with their
   topical words replaced by theme words (IPC group titles), domain words and real
   background n-grams; titles likewise (:mod:`techscreen.synth.text`);
-* filing years 2004–2023 with growing volume, themes emerging and declining, applicant
-  countries per domain with the CN share growing from ~5 % to ~45 %, Zipf-sized applicants;
+* filing years 2004–2023 with volume growing 7 % a year, themes emerging and declining,
+  applicant countries per domain (CN share ~5 % in 2004, ~54 % in 2023), Zipf-sized
+  applicants (synthetic names, a few cross-domain groups per country);
 * a citation graph with preferential attachment, 80 % within the theme, only to earlier
   records (``citations[*].publication_number``);
 * the truth, ``_themes.parquet`` (publication number → theme), which ingest never reads.
 
-Theme recovery (ingest → domains → embed → cluster on 20,000 records, NMI of nodes against
-planted themes): not measured yet.
+How well the pipeline recovers the themes (measured 2026-11-30 on 2 loaded cores):
+``techscreen synth --n 20000 --seed 1``, then ``ingest`` (20,000 kept, 0 quarantined),
+``domains``, ``embed`` with ``embed.embedder=static`` (the distilled static embedder, fitted
+on ``data/sample``) and ``cluster`` with the default settings: 78 nodes for 60 themes, 0.8 %
+noise; NMI of node against planted theme, over each patent in its planted domain, 0.845
+(per domain 0.76 energy … 0.91 agriculture; AMI 0.84). The stage's own NMI against the main
+IPC subclass is 0.44. The signal is ``SynthParams.theme_words`` (``--theme-words``), the
+share of topical words drawn from the theme. In-process runs of the same embedder and
+clusterer on 20,000 records of seed 1 (theme / domain words, hybrid share → NMI):
+0.6 / 0.2, 5 % → 0.99; 0.3 / 0.3, 15 % (the defaults) → 0.85; 0.25 / 0.35, 15 % → 0.69
+(one domain collapsed into 2 nodes); 0.15 / 0.35, 15 % → 0.42; 0.08 / 0.3, 20 % → 0.05.
+Below ~0.25 HDBSCAN's node count becomes unstable, as on real English patents (README,
+Clustering). Not measured with MiniLM vectors (an estimated 20 min for 20,000 texts here).
 """
 
 from __future__ import annotations
@@ -90,10 +102,13 @@ def synthesize(
     *,
     phrases: str | Path,
     per_file: int = 100_000,
-    themes: int | None = None,
+    **overrides: Any,
 ) -> dict[str, Any]:
-    """Write ``n`` synthetic records to ``out``; return the summary (counts, rate, paths)."""
+    """Write ``n`` synthetic records to ``out``; return the summary (counts, rate, paths).
+
+    ``overrides`` set :class:`SynthParams` fields (``themes=60``, ``theme_words=0.3`` …).
+    """
     check_target(Path(out))  # before the catalogue is built: fail fast
-    params = SynthParams() if themes is None else SynthParams(themes=themes)
+    params = SynthParams(**overrides)
     synth = build_synthesizer(settings, n, seed, phrases=phrases, params=params)
     return write_dataset(synth, out, per_file=per_file)

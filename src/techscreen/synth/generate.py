@@ -36,8 +36,8 @@ MARKER = "synthetic"
 MAX_TREND = 10.0  # a theme grows or shrinks at most tenfold against its start
 
 # Applicant countries at the first filing year, their yearly log-growth, and per-domain tilts:
-# a rough picture of PCT/USPTO filing origins (US, JP strong early; CN rising from ~5 % to
-# ~45 %; KR, IN growing), not a fit to any statistic.
+# a rough picture of PCT/USPTO filing origins (US, JP strong early; CN rising from ~5 % in
+# the first year to ~54 % in the last; KR, IN growing), not a fit to any statistic.
 COUNTRY_SHARES: Mapping[str, float] = {
     "US": 0.34, "JP": 0.24, "DE": 0.09, "KR": 0.07, "CN": 0.05, "FR": 0.04, "GB": 0.03,
     "TW": 0.03, "CH": 0.02, "NL": 0.02, "SE": 0.02, "IT": 0.015, "CA": 0.015, "IN": 0.01,
@@ -95,9 +95,9 @@ class SynthParams:
     first_year: int = 2004
     last_year: int = 2023
     volume_growth: float = 0.07  # filings grow 7 % a year
-    theme_words: float = 0.6  # share of slot words from the record's theme
-    domain_words: float = 0.2  # from other themes of its domain; the rest: real background
-    hybrid_share: float = 0.05  # records mixing a second theme (codes and words)
+    theme_words: float = 0.3  # share of slot words from the record's theme (the signal)
+    domain_words: float = 0.3  # from other themes of its domain; the rest: real background
+    hybrid_share: float = 0.15  # records mixing a second theme (codes and words)
     sibling_codes: float = 0.2  # an extra code comes from a sibling theme in the domain
     cross_codes: float = 0.07  # … or from any theme (co-classification across domains)
     citations_mean: float = 6.0
@@ -107,6 +107,19 @@ class SynthParams:
     conglomerate_share: float = 0.2  # applications by a country's cross-domain groups
     foreign_priority: float = 0.8  # non-US applicants claim a home priority this often
     domain_shares: Mapping[str, float] = field(default_factory=lambda: dict(DOMAIN_SHARES))
+
+    def __post_init__(self) -> None:
+        """Check the shares.
+
+        Raises:
+            ValueError: if a share is outside [0, 1] or the word shares exceed 1.
+        """
+        shares = ("theme_words", "domain_words", "hybrid_share", "sibling_codes", "cross_codes")
+        for name in shares:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {getattr(self, name)}")
+        if self.theme_words + self.domain_words > 1.0:
+            raise ValueError("theme_words + domain_words must not exceed 1")
 
     def get_params(self) -> dict[str, Any]:
         """The parameters, for the dataset note."""
