@@ -113,6 +113,8 @@ def _context(settings):
     from techscreen.stages import Context
     from techscreen.tracking import Tracker
 
+    # The tracker first: it checks an http(s) tracking server, so a server that is down
+    # fails the command before the SparkSession (and any stage work) is started.
     tracker = Tracker.from_settings(settings.mlflow, workspace(settings))
     return Context(settings=settings, spark=build_session(settings.spark), tracker=tracker)
 
@@ -146,10 +148,10 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
     if args.command == "experiments":
         from techscreen import experiments as ex
         from techscreen.config import workspace
-        from techscreen.tracking import tracking_uri
+        from techscreen.tracking import resolve_tracking
 
         settings = _settings(args)
-        uri = tracking_uri(settings.mlflow, workspace(settings))
+        uri, _ = resolve_tracking(settings.mlflow, workspace(settings))  # checked, before all
         client, experiment_id = ex.connect(uri, settings.mlflow.experiment)
         summary = {"command": f"experiments {args.action}", "stage": args.stage}
         if args.action == "choose":

@@ -51,6 +51,13 @@ class MlflowSettings(_Strict):
     tracking_uri: str = ""
     experiment: str = "techscreen"
     artifact_location: str = ""
+    probe_timeout_s: float = Field(
+        5.0, gt=0, description="how long an http(s) tracking server gets to answer the check"
+    )
+    fallback_local: bool = Field(
+        False,
+        description="server unreachable: log to sqlite:///<workspace>/mlflow.db instead (warned)",
+    )
 
 
 class MappedSource(_Strict):
