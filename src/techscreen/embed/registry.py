@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 from techscreen.config import EmbedSettings
 from techscreen.embed.base import Embedder
@@ -14,6 +15,12 @@ _LOADED: dict[tuple[str, str], Embedder] = {}
 _LOCK = threading.Lock()
 
 
+def _absolute(path: str) -> str:
+    # Executors of a real cluster run in their own working folders: a path relative to the
+    # driver's (models/minilm-int8) must be made absolute before the embedder is shipped.
+    return str(Path(path).expanduser().resolve()) if path else path
+
+
 def make_embedder(settings: EmbedSettings) -> Embedder:
     """An unloaded embedder (parameters only: cheap to pickle to executors) from settings."""
     common = {"max_tokens": settings.max_tokens, "batch_size": settings.batch_size}
@@ -22,16 +29,18 @@ def make_embedder(settings: EmbedSettings) -> Embedder:
 
         m = settings.minilm
         return MiniLMEmbedder(
-            model_path=m.model_path, device=m.device, precision=m.precision, **common
+            model_path=_absolute(m.model_path), device=m.device, precision=m.precision, **common
         )
     if settings.embedder == "static":
         from techscreen.embed.static import StaticEmbedder
 
-        return StaticEmbedder(path=settings.static.path, **common)
+        return StaticEmbedder(path=_absolute(settings.static.path), **common)
     if settings.embedder == "minilm-int8":
         from techscreen.embed.onnx_int8 import OnnxInt8Embedder
 
-        return OnnxInt8Embedder(path=settings.int8.path, threads=settings.int8.threads, **common)
+        return OnnxInt8Embedder(
+            path=_absolute(settings.int8.path), threads=settings.int8.threads, **common
+        )
     raise ValueError(f"unknown embedder {settings.embedder!r}")
 
 
