@@ -58,3 +58,32 @@ def screening(spark, tmp_path_factory):
         )
     assert code == 0
     return ws, json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+# Real services of the distributed tests (tests/cluster_mode/): a Spark standalone cluster (a
+# master, two workers) and an MLflow tracking server on 127.0.0.1, torn down even on failure.
+# Here, not in a tests/cluster_mode/conftest.py: a second module named conftest would shadow
+# this one for every `from conftest import ROOT`.
+@pytest.fixture(scope="module")
+def standalone_cluster(tmp_path_factory):
+    """A master and two workers (1 core, 2g each) from pyspark's own sbin/spark-daemon.sh."""
+    from cluster_mode.standalone import processes_mentioning, spark_standalone
+
+    base = tmp_path_factory.mktemp("spark-standalone")
+    with spark_standalone(base, workers=2, cores=1, memory="2g") as cluster:
+        yield cluster
+    left = processes_mentioning(str(cluster.base)) + processes_mentioning(cluster.url)
+    assert not left, f"processes of the standalone cluster survived teardown: {left}"
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    """``mlflow server`` with a SQLite store and proxied artifacts under tmp."""
+    from cluster_mode.standalone import mlflow_server, processes_mentioning
+
+    base = tmp_path_factory.mktemp("mlflow-server")
+    with mlflow_server(base) as server:
+        yield server
+    port = server.uri.rsplit(":", 1)[1]
+    left = processes_mentioning(f"--port {port}")
+    assert not left, f"processes of the mlflow server survived teardown: {left}"
