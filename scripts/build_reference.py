@@ -28,7 +28,7 @@ header (csv module, tab delimiter, minimal quoting), gzip with mtime 0.
 
 Usage::
 
-    .venv/bin/python scripts/build_reference.py --shared ../shared/data --out data/reference
+    .venv/bin/python scripts/build_reference.py --shared <source data folder> --out data/reference
 """
 
 from __future__ import annotations
@@ -223,7 +223,9 @@ def write_tsv_gz(path: Path, header: list[str], rows: Iterable[list[str]]) -> in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
+    parser.add_argument(
+        "--shared", type=Path, required=True, help="folder of the source data sets (see SOURCE.md)"
+    )
     parser.add_argument("--out", type=Path, default=Path("data/reference"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
