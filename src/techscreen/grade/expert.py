@@ -399,7 +399,7 @@ def match_nominations(items: Sequence[str], nodes: pd.DataFrame, threshold: floa
         items: the item column of the expert scores (node ids or nominated names).
         nodes: ``node_id``, ``domain``, ``label``, ``keywords`` (terms, as strings or as
             ``{term, score}`` structs) and ``codes`` (code titles, as strings or as
-            ``{code, …, title}`` structs).
+            ``{code, …, title}`` structs: the title, else the code).
         threshold: the least cosine similarity of a match (``experts.match_threshold``).
 
     Returns:
@@ -441,20 +441,22 @@ def _normal(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-# A node's two texts: what it is about (label and keyword terms), and its classes' titles.
-_NODE_FIELDS = ((("keywords", "term"),), (("codes", "title"),))
+# A node's two texts: what it is about (label and keyword terms), and its classes' titles
+# (a code without a title stands for itself). Each: (column, struct fields tried in order).
+_NODE_FIELDS = ((("keywords", ("term",)),), (("codes", ("title", "code")),))
 
 
-def _node_text(node: Any, fields: tuple[tuple[str, str], ...]) -> str:
+def _node_text(node: Any, fields: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     """The node's label and keyword terms, or its code titles, as one text."""
     parts = [node.label or ""] if fields[0][0] == "keywords" else []
-    for column, field in fields:
+    for column, names in fields:
         values = getattr(node, column)
         for value in [] if values is None or isinstance(values, float) else values:
-            if isinstance(value, str):
-                parts.append(value)
-            elif isinstance(value, Mapping):
-                parts.append(value.get(field) or "")
-            else:  # a pyspark Row
-                parts.append(getattr(value, field, None) or "")
+            parts.append(value if isinstance(value, str) else _first_set(value, names))
     return " ".join(parts)
+
+
+def _first_set(value: Any, names: tuple[str, ...]) -> str:
+    """The first non-empty of ``names`` in a struct (a mapping, or a pyspark Row)."""
+    get = value.get if isinstance(value, Mapping) else lambda name: getattr(value, name, None)
+    return next((text for text in map(get, names) if text), "")

@@ -168,12 +168,8 @@ def run_grade(ctx: Context) -> dict[str, Any]:
         indicators = node_indicators(
             nodes, aggregates, centrality, g.strategic_weights, g.recent_years
         )
-        match_nodes = nodes.assign(
-            keywords=nodes.keywords.map(lambda ks: [k["term"] for k in ks]),
-            codes=nodes.codes.map(lambda cs: [c["title"] or c["code"] for c in cs]),
-        )
         expert_rows, consultation = _expert_scores(
-            g, match_nodes[["node_id", "domain", "label", "keywords", "codes"]]
+            g, nodes[["node_id", "domain", "label", "keywords", "codes"]]
         )
         graded = _graded(indicators, expert_rows, g)
         rows = _rows(graded, nodes, runs)
