@@ -49,7 +49,6 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -59,7 +58,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from report import load_average, print_table
+from report import PeakMemory, load_average, print_table
 from techscreen.cluster.metrics import agreement_with_classes
 from techscreen.cluster.model import fit_model, normalise, sizing
 from techscreen.config import ClusterSettings, SparkSettings, load_settings
@@ -239,33 +238,6 @@ def baseline(x: np.ndarray, min_cluster_size: int, cap: float, tmp: Path) -> dic
 
 
 # --- scale --------------------------------------------------------------------------------
-
-
-class PeakMemory:
-    """Peak of the summed RSS of this process and all its descendants, sampled every 0.2 s."""
-
-    def __init__(self, interval: float = 0.2) -> None:
-        self.interval, self.peak = interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for proc in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
-            self.peak = max(self.peak, total)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def synthetic(x: np.ndarray, n: int, folder: Path, seed: int, chunk: int = 100_000) -> None:

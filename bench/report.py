@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import psutil
 
 
 def cpu_model() -> str:
@@ -39,3 +44,41 @@ def print_table(
     width = max(len(name) for name, _, _ in rows)
     for name, value, target in rows:
         print(f"  {name:<{width}}  {value:<{value_width}} {target}")
+
+
+class PeakMemory:
+    """Summed RSS of this process and all its descendants, sampled every ``interval`` seconds.
+
+    ``peak`` is the largest sum; ``samples`` keeps ``(time.time(), rss)`` pairs so a caller can
+    take the peak of a time window (one stage of a pipeline). Shared pages count once per
+    process, so the sum is an upper bound.
+    """
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval, self.peak = interval, 0
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+            self.peak = max(self.peak, total)
+            self.samples.append((time.time(), total))
+            self._stop.wait(self.interval)
+
+    def peak_between(self, start: float, end: float) -> int:
+        """The largest sample taken between two ``time.time()`` instants (0 if none)."""
+        return max((rss for t, rss in self.samples if start <= t <= end), default=0)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
