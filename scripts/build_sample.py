@@ -10,6 +10,10 @@ Selection is deterministic (no randomness): "evenly spaced" means records at pos
 ``floor(i * n / k)`` for ``i < k``, which spreads a subset over files that are sorted by
 country, subclass or date.
 
+One exception to "byte-for-byte": the PatSnap export is an xlsx workbook, and a slice of a
+workbook cannot be cut out of its bytes; its rows are written as CSV instead (the other
+format PatSnap exports), with the Chinese headers and every cell's text unchanged.
+
 Usage::
 
     .venv/bin/python scripts/build_sample.py --shared PATH/TO/shared/data --out data/sample
@@ -48,6 +52,10 @@ Y02_LINES = 600
 CN_AGRI_PER_SUBCLASS = 75  # 8 subclasses with >= 75 rows, A01P (6) and A01L (2) taken whole
 WASTE_HEAT_LINES = 600
 NUCLEAR_PUBLICATIONS = 400
+PATSNAP_ROWS = 150
+# Raw pre-grant application documents: 0 and 1034 are also among the ipa_week lines (the same
+# application in two formats, merged by ingest), 100 is not; together: CN, KR and EP priority.
+APPLICATION_XML_FILES = ("0.xml", "100.xml", "1034.xml")
 
 
 def evenly_spaced(n: int, k: int) -> list[int]:
@@ -268,6 +276,47 @@ def build_nuclear(shared: Path, out: Path) -> int:
     return len(keep)
 
 
+def build_patsnap(shared: Path, out: Path) -> int:
+    import openpyxl  # a project dependency; only this part needs it
+
+    src = shared / "green_aviation_patsnap" / "green_aviation_patsnap_export.xlsx"
+    book = openpyxl.load_workbook(src, read_only=True)
+    try:
+        rows = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        book.close()
+    header, data = rows[0], rows[1:]
+    chosen = [data[i] for i in evenly_spaced(len(data), PATSNAP_ROWS)]
+    # UTF-8 with a BOM and CRLF, as Excel-friendly CSV exports are written; cells are all
+    # text or integers in this export, written as their text.
+    with (out / "green_aviation_patsnap_export.csv").open(
+        "w", encoding="utf-8-sig", newline=""
+    ) as fh:
+        writer = csv.writer(fh, lineterminator="\r\n")
+        writer.writerow(header)
+        for row in chosen:
+            writer.writerow(["" if v is None else v for v in row])
+    offices = Counter(str(r[header.index("公开(公告)号")])[:2] for r in chosen)
+    log.info(
+        "patsnap: %d of %d rows; offices %s", len(chosen), len(data), dict(offices.most_common())
+    )
+    return len(chosen)
+
+
+def build_uspto_application_xml(shared: Path, out: Path) -> int:
+    src = shared / "uspto_ipa230105_week" / "raw_xml_examples"
+    # Concatenated like the weekly ipa file: whole documents, one after another.
+    data = b"\n".join((src / name).read_bytes().rstrip(b"\r\n") for name in APPLICATION_XML_FILES)
+    name = "ipa230105.sample.xml"
+    with (
+        (out / f"{name}.gz").open("wb") as raw,
+        gzip.GzipFile(filename=name, mode="wb", fileobj=raw, mtime=0) as gz,
+    ):
+        gz.write(data + b"\n")
+    log.info("uspto_application_xml: %d application documents", len(APPLICATION_XML_FILES))
+    return len(APPLICATION_XML_FILES)
+
+
 BUILDERS = {
     "uspto_grant_xml": build_uspto_grant_xml,
     "patentsview_nvidia": build_patentsview_nvidia,
@@ -277,6 +326,8 @@ BUILDERS = {
     "cn_agri": build_cn_agri,
     "waste_heat": build_waste_heat,
     "nuclear_g21": build_nuclear,
+    "patsnap": build_patsnap,
+    "uspto_application_xml": build_uspto_application_xml,
 }
 
 

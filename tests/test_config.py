@@ -81,3 +81,19 @@ def test_mapping_with_unknown_canonical_field_is_rejected(tmp_path):
     )
     with pytest.raises(ConfigError, match="abstrakt"):
         load_settings(conf)
+
+
+def test_a_model_path_outside_the_workspace_and_writable_folders_is_refused(tmp_path):
+    conf = ROOT / "conf"
+    with pytest.raises(ConfigError, match=r"--set embed.static.path: .*paths.writable"):
+        load_settings(conf, None, ["embed.static.path=/etc/techscreen-model"])
+    with pytest.raises(ConfigError, match=r"embed\.int8\.path"):  # `..` cannot climb out either
+        load_settings(conf, None, ["embed.int8.path=models/../../elsewhere"])
+    inside = load_settings(
+        conf, None, [f"paths.workspace={tmp_path}", f"embed.int8.path={tmp_path}/m"]
+    )
+    assert inside.embed.int8.path == f"{tmp_path}/m"
+    allowed = load_settings(
+        conf, None, ["embed.static.path=/srv/models/s", "paths.writable=[models, /srv/models]"]
+    )
+    assert allowed.embed.static.path == "/srv/models/s"

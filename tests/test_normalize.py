@@ -32,6 +32,49 @@ def test_publication_number_forms_agree(raw, kwargs, expected):
     assert n.publication_number(raw, **kwargs) == expected
 
 
+# Chinese numbers: each group is one document written as different sources write it.
+CHINESE_FORMS = {
+    "CN-200580010012": [
+        "CN200580010012.1",  # application number with its check digit (CNIPA, cn_agri)
+        "CN 200580010012.1",
+        "CN2005800100121",  # check digit run on
+        "ZL200580010012.1",  # granted patent number: ZL + application number
+        "ZL 200580010012.1",
+        "CN200580010012",
+    ],
+    "CN-1234567-A": ["CN1234567A", "CN 1234567 A", "CN-1234567-A", "ＣＮ１２３４５６７Ａ"],
+    "CN-112345678-B": ["CN 112345678 B", "CN112345678B", "CN_112345678_B", "CN0112345678B"],
+    "CN-02123456": ["CN02123456.7", "CN 02 1 23456.7"],  # 2002: the leading zero is the year
+}
+
+
+@pytest.mark.parametrize(("expected", "forms"), list(CHINESE_FORMS.items()))
+def test_chinese_numbers_from_different_sources_agree(expected, forms):
+    assert {n.publication_number(f) for f in forms} == {expected}
+
+
+def test_chinese_numbers_with_an_assumed_office():
+    assert n.publication_number("200580010012.1", country="CN") == "CN-200580010012"
+    assert n.publication_number("ZL200580010012.1", country="CN") == "CN-200580010012"
+    assert n.publication_number("112345678", country="CN", kind="B") == "CN-112345678-B"
+
+
+def test_chinese_check_digit():
+    assert n.cn_check_digit("200580010012") == "1"
+    assert n.cn_check_digit("200910098961") == "X"  # CN200910098961.X
+    assert n.cn_check_digit("96121602") == "6"  # 8-digit form (1985-2003): CN96121602.6
+    assert n.cn_check_digit("00129265") == "X"  # CN00129265.X
+    assert n.publication_number("CN00129265.X") == "CN-00129265"
+    # a 13th digit that is not the check digit is part of the number, not dropped
+    assert n.publication_number("CN2005800100122") == "CN-2005800100122"
+
+
+def test_serials_with_inner_letters_and_full_width_codes():
+    assert n.publication_number("IN1604DELNP2013A") == "IN-1604DELNP2013-A"
+    assert n.publication_number("ID2020PID02266A") == "ID-2020PID02266-A"
+    assert n.class_code("Ｂ６４Ｃ２７／１２") == "B64C 27/12"
+
+
 @pytest.mark.parametrize("raw", ["", "   ", "7654321", "hello world", "US-"])
 def test_publication_number_rejects(raw):
     with pytest.raises(ValueError):

@@ -22,6 +22,8 @@ def test_sample_ingest_reads_every_bundled_format_and_reconciles(screening):
         "mapped:cn_agri_abstracts_csv",
         "mapped:waste_heat_abstracts_jsonl",
         "mapped:patentsview_pgpub_assignee_csv",
+        "patsnap",
+        "uspto-application-xml",
     }
     # the sample is real data: most records are good, a few percent are quarantined
     assert ingest["kept"] > 4000 and 0 < ingest["quarantined"] < 0.1 * ingest["read"]

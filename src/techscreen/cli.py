@@ -7,6 +7,7 @@ exits non-zero with a one-line error on failure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     for action, what in (
         ("build-static", "a model2vec static embedder distilled from MiniLM"),
         ("build-int8", "MiniLM exported to ONNX with int8 weights"),
+        ("build-lexical-zh", "the lexical-zh embedder fitted on embed.lexical.fit_corpus"),
     ):
         p = models_sub.add_parser(action, help=f"build {what} (path from embed settings)")
         p.add_argument("--force", action="store_true", help="rebuild even if it exists")
@@ -97,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a pipeline file (e.g. pipelines/screening.yaml)")
     run.add_argument("pipeline", help="path of the pipeline YAML")
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="run every stage, even one that finished before with the same inputs and settings",
+    )
     _common(run)
     return parser
 
@@ -107,16 +114,22 @@ def _settings(args: argparse.Namespace, extra: Sequence[str] = ()):
     return load_settings(args.conf_dir, args.conf_env, [*args.set, *extra])
 
 
+@contextlib.contextmanager
 def _context(settings):
+    """The stage context, holding the workspace's write lock, after recovering from a crash."""
     from techscreen.config import workspace
+    from techscreen.recovery import recover, workspace_lock
     from techscreen.spark import build_session
     from techscreen.stages import Context
     from techscreen.tracking import Tracker
 
     # The tracker first: it checks an http(s) tracking server, so a server that is down
     # fails the command before the SparkSession (and any stage work) is started.
-    tracker = Tracker.from_settings(settings.mlflow, workspace(settings))
-    return Context(settings=settings, spark=build_session(settings.spark), tracker=tracker)
+    folder = workspace(settings)
+    tracker = Tracker.from_settings(settings.mlflow, folder)
+    with workspace_lock(folder):
+        recover(folder, tracker)
+        yield Context(settings=settings, spark=build_session(settings.spark), tracker=tracker)
 
 
 def _run_tags(ctx) -> dict[str, str]:
@@ -132,11 +145,11 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
         return {"command": "config show", "conf_env": args.conf_env or "base"}
 
     if args.command == "models":
-        from techscreen.embed.models import build
+        from techscreen.embed.models import artifact_path, build
 
         settings = _settings(args)
-        kind = {"build-static": "static", "build-int8": "minilm-int8"}[args.action]
-        target = Path(settings.embed.static.path if kind == "static" else settings.embed.int8.path)
+        kind = args.action.removeprefix("build-").replace("int8", "minilm-int8")
+        target = artifact_path(kind, settings.embed)
         if target.exists() and not args.force:
             return {"command": f"models {args.action}", "path": str(target), "built": False}
         return {
@@ -203,13 +216,19 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
 
         spec = load_spec(args.pipeline)
         settings = _settings(args, spec.set)
-        ctx = _context(settings)
-        tags = {"techscreen.pipeline": spec.name, **_run_tags(ctx)}
-        with ctx.tracker.parent(f"pipeline:{spec.name}", tags) as run:
-            run.log(
-                params={"pipeline": spec.name, "stages": ",".join(spec.stages), "grid": spec.grid}
-            )
-            results = run_pipeline(ctx, spec, lambda extra: _settings(args, [*spec.set, *extra]))
+        with _context(settings) as ctx:
+            tags = {"techscreen.pipeline": spec.name, **_run_tags(ctx)}
+            with ctx.tracker.parent(f"pipeline:{spec.name}", tags) as run:
+                run.log(
+                    params={
+                        "pipeline": spec.name,
+                        "stages": ",".join(spec.stages),
+                        "grid": spec.grid,
+                    }
+                )
+                results = run_pipeline(
+                    ctx, spec, lambda extra: _settings(args, [*spec.set, *extra]), args.fresh
+                )
         if "html" in results.get("report", {}):
             log.info("the screening report: %s", results["report"]["html"])
         return {
@@ -223,11 +242,11 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
 
     extra = [f"ingest.format={args.format}"] if getattr(args, "format", None) else []
     settings = _settings(args, extra)
-    ctx = _context(settings)
     options = {"inputs": args.inputs} if args.command == "ingest" else {}
-    tags = {"techscreen.command": args.command, **_run_tags(ctx)}
-    with ctx.tracker.parent(args.command, tags) as run:
-        result = stage(args.command)(ctx, **options)
+    with _context(settings) as ctx:
+        tags = {"techscreen.command": args.command, **_run_tags(ctx)}
+        with ctx.tracker.parent(args.command, tags) as run:
+            result = stage(args.command)(ctx, **options)
     return {"command": args.command, "parent_run_id": run.run_id, **result}
 
 

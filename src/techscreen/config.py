@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -31,6 +38,11 @@ class PathSettings(_Strict):
 
     workspace: str = "workspace"
     input: list[str] = Field(default_factory=lambda: ["data/sample"])
+    writable: list[str] = Field(
+        default_factory=lambda: ["models"],
+        description="folders besides the workspace that techscreen may create or replace "
+        "files in (model builds); a configured output path elsewhere is refused",
+    )
 
 
 class SparkSettings(_Strict):
@@ -64,24 +76,62 @@ class MappedSource(_Strict):
     """A column-mapped table export: source columns → canonical raw fields."""
 
     match: list[str] = Field(description="glob patterns of file names this mapping reads")
-    file_type: Literal["csv", "tsv", "jsonl"]
-    encoding: str = "utf-8"
+    file_type: Literal["csv", "tsv", "jsonl", "json", "xlsx"]
+    encoding: str = Field(
+        "utf-8",
+        description="text encoding of csv/tsv files (e.g. gbk, gb18030); JSON and xlsx are "
+        "always UTF-8",
+    )
+    records: str | None = Field(
+        None, description="json: dotted key path of the record array (e.g. patents, data.items)"
+    )
+    sheet: str | None = Field(None, description="xlsx: the sheet to read (default: first)")
     columns: dict[str, str | list[str]] = Field(
         description="canonical raw field → source column or JSON path (a list concatenates)"
     )
     separators: dict[str, str] = Field(default_factory=dict)
+    prefixes: dict[str, str] = Field(
+        default_factory=dict,
+        description="canonical raw field → text put before each value (e.g. US before bare "
+        "cited patent numbers)",
+    )
     constants: dict[str, str] = Field(default_factory=dict)
     country_from_number: bool = False
 
-    @field_validator("columns")
+    @field_validator("columns", "separators", "prefixes")
     @classmethod
-    def _known_fields(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+    def _known_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
         from techscreen.schema import RAW_FIELDS
 
         unknown = sorted(set(value) - set(RAW_FIELDS))
         if unknown:
             raise ValueError(f"unknown canonical fields {unknown}; known: {', '.join(RAW_FIELDS)}")
         return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _options_fit_the_file_type(self) -> MappedSource:
+        import codecs
+
+        if self.file_type not in ("csv", "tsv") and codecs.lookup(self.encoding).name != "utf-8":
+            raise ValueError(
+                f"encoding {self.encoding!r} applies to csv/tsv only; {self.file_type} is UTF-8"
+            )
+        if (self.records is None) != (self.file_type != "json"):
+            raise ValueError("records (the path of the record array) is required for json only")
+        if self.sheet is not None and self.file_type != "xlsx":
+            raise ValueError("sheet applies to xlsx only")
+        return self
 
 
 class IngestSettings(_Strict):
@@ -151,10 +201,62 @@ class Int8Settings(_Strict):
     threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = one per task core")
 
 
+EMBEDDERS = ("minilm", "minilm-int8", "static", "lexical-zh")
+EmbedderName = Literal["minilm", "minilm-int8", "static", "lexical-zh"]
+# Embedders whose vector space is made by a fit on a corpus: never the space of another.
+FITTED_EMBEDDERS = ("static", "lexical-zh")
+
+
+class LexicalSettings(_Strict):
+    """``lexical-zh``: TF-IDF over jieba words + Han n-grams, SVD (``models build-lexical-zh``)."""
+
+    path: str = "models/lexical-zh"
+    dims: int = Field(256, ge=2, description="SVD dimensions")
+    char_ngrams: list[int] = Field(
+        default_factory=lambda: [1, 2], description="Han character n-gram lengths; [] = words"
+    )
+    hmm: bool = Field(False, description="jieba's HMM joins unknown characters into words")
+    simplify: bool = Field(True, description="traditional → simplified characters (OpenCC)")
+    min_df: int = Field(2, ge=1, description="a feature occurs in at least this many fit texts")
+    max_df: float = Field(0.5, gt=0.0, le=1.0, description="… and in at most this share")
+    max_features: int = Field(
+        65536, ge=16, description="features kept (by document frequency); × dims float32 weights"
+    )
+    seed: int = Field(0, description="seed of the randomized SVD (the fit is deterministic)")
+    fit_corpus: str = Field(
+        "data/sample",
+        description="texts the model is fitted on: raw patent files (any ingest format) or a "
+        "patents table (e.g. workspace/patents)",
+    )
+    fit_max_docs: int = Field(20000, ge=3, description="at most this many fit texts (by hash)")
+
+    @field_validator("char_ngrams")
+    @classmethod
+    def _ngram_lengths(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= n <= 4 for n in value):
+            raise ValueError(f"character n-gram lengths are 1..4, got {value}")
+        return sorted(set(value))
+
+
 class EmbedSettings(_Strict):
     """The embed stage: which embedder, which text, how it is batched."""
 
-    embedder: Literal["minilm", "minilm-int8", "static"] = "minilm"
+    embedder: EmbedderName = "minilm"
+    routes: dict[str, EmbedderName] = Field(
+        default_factory=dict,
+        description="language (ISO 639-1, e.g. zh) → embedder, plus 'default' for the rest; "
+        "empty = every record to embed.embedder (see techscreen.embed.routing)",
+    )
+    prefer_english: bool = Field(
+        False,
+        description="embed a record's English translation (title_en/abstract_en) when it has "
+        "one, with the embedder routed for 'en'",
+    )
+    shared_spaces: list[list[EmbedderName]] = Field(
+        default_factory=list,
+        description="groups of embedders whose vectors may be clustered together (e.g. "
+        "[[minilm, minilm-int8]]); any other mix is refused",
+    )
     text_recipe: Literal["title_abstract", "abstract_or_title", "title"] = "title_abstract"
     domains: list[str] = Field(
         default_factory=list, description="restrict to these domains; empty = all"
@@ -169,6 +271,31 @@ class EmbedSettings(_Strict):
     minilm: MiniLMSettings = MiniLMSettings()
     static: StaticSettings = StaticSettings()
     int8: Int8Settings = Int8Settings()
+    lexical: LexicalSettings = LexicalSettings()
+
+    @field_validator("routes")
+    @classmethod
+    def _route_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+
+        bad = sorted(k for k in value if k != "default" and not re.fullmatch(r"[a-z]{2,3}", k))
+        if bad:
+            raise ValueError(
+                f"route keys are ISO 639 language codes (zh, en …) or 'default': {bad}"
+            )
+        return value
+
+    @field_validator("shared_spaces")
+    @classmethod
+    def _spaces_can_be_shared(cls, value: list[list[str]]) -> list[list[str]]:
+        for group in value:
+            fitted = sorted(set(group) & set(FITTED_EMBEDDERS))
+            if fitted and len(set(group)) > 1:
+                raise ValueError(
+                    f"{', '.join(fitted)} vectors are a space of their own (fitted on a "
+                    f"corpus): they share no space with {sorted(set(group) - set(fitted))}"
+                )
+        return value
 
 
 class LabelSettings(_Strict):
@@ -372,6 +499,34 @@ class Settings(_Strict):
     grade: GradeSettings = GradeSettings()
     report: ReportSettings = ReportSettings()
 
+    @model_validator(mode="after")
+    def _outputs_stay_inside(self) -> Settings:
+        """Every output path is inside the workspace or a ``paths.writable`` folder.
+
+        The output paths are the model folders that ``techscreen models build-*`` (or a
+        first use) creates and replaces: every ``embed.<model>.path``.
+        """
+        allowed = [workspace(self), *(_resolved(p) for p in self.paths.writable)]
+        outputs = {
+            f"embed.{name}.path": getattr(self.embed, name).path
+            for name in type(self.embed).model_fields
+            if isinstance(getattr(self.embed, name), BaseModel)
+            and isinstance(getattr(getattr(self.embed, name), "path", None), str)
+        }
+        for key, value in outputs.items():
+            path = _resolved(value)
+            if not any(path == root or path.is_relative_to(root) for root in allowed):
+                raise ValueError(
+                    f"{key}: {path} is outside the workspace and paths.writable "
+                    f"({', '.join(map(str, allowed))}); add its folder to paths.writable to "
+                    "let techscreen write there"
+                )
+        return self
+
+
+def _resolved(path: str) -> Path:
+    return Path(path).expanduser().resolve()
+
 
 def _deep_merge(
     base: dict, over: Mapping, origin: dict[str, str], source: str, prefix: str = ""
@@ -455,6 +610,10 @@ def load_settings(
     except ValidationError as exc:
         first = exc.errors()[0]
         dotted = ".".join(str(p) for p in first["loc"])
+        if not dotted:  # a check across settings names its keys in the message
+            message = str(first["ctx"].get("error", first["msg"]))
+            dotted = message.split(":", 1)[0]
+            raise ConfigError(f"{_source_of(dotted, origin)}: {message}") from None
         source = _source_of(dotted, origin)
         raise ConfigError(f"{source}: {dotted}: {first['msg']}") from None
 

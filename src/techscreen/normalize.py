@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 _PUBNUM = re.compile(
     r"""^(?P<cc>[A-Z]{2})[\s_\-]*
@@ -19,6 +20,15 @@ _PUBNUM = re.compile(
     $""",
     re.VERBOSE,
 )
+# Serials with an office or series code inside, as India (IN1604DELNP2013A: number, filing
+# office DEL, PCT national phase NP, year) and Indonesia (ID2020PID02266A) write them.
+_PUBNUM_INNER_LETTERS = re.compile(
+    r"^(?P<cc>[A-Z]{2})[\s_\-]*(?P<serial>\d+[A-Z]+\d+)(?:[\s_\-]*(?P<kind>[A-Z]\d?))?$"
+)
+# CNIPA writes a granted patent's number as ZL + application number (ZL200580010012.1).
+_CN_ZL = re.compile(r"^(?:CN)?[\s_\-]*ZL[\s_\-]*")
+_CN_CHECK_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
+_CN_APPLICATION_LENGTHS = (8, 12)  # 1985-2003: YY + type + 5 digits; 2004-: YYYY + type + 7
 
 
 def publication_number(
@@ -30,6 +40,15 @@ def publication_number(
     ``US 7,654,321 B2`` and ``US-7654321-B2`` agree; Lens keys (``WO_2008_155316_A1``) and
     display forms (``WO 2008/155316 A1``) give ``WO-2008155316-A1``; series letters stay
     (``US-D512345-S1``, ``US-RE45678-E``, ``JP-S60172932-A``, ``TW-I303249-B``).
+    Full-width characters are read as their ASCII forms. Serials with letters inside keep
+    them (``IN1604DELNP2013A`` → ``IN-1604DELNP2013-A``, ``ID2020PID02266A``).
+
+    Chinese numbers: ``CN1234567A``, ``CN 112345678 B`` and ``CN112345678B`` are
+    publication numbers (``CN-112345678-B``). Application numbers (used as the key by
+    sources that have no publication number) lose their check digit, written or run on,
+    and ``ZL`` means CN: ``CN200580010012.1``, ``ZL200580010012.1``, ``200580010012.1``
+    with ``country="CN"`` and ``CN2005800100121`` all give ``CN-200580010012``; an
+    application number keeps its leading zero (``CN02123456.7`` → ``CN-02123456``).
 
     Args:
         raw: the number as it appears in the source.
@@ -42,17 +61,55 @@ def publication_number(
     """
     if raw is None or not str(raw).strip():
         raise ValueError("empty publication number")
-    text = str(raw).strip().upper()
+    # NFKC turns full-width forms (ＣＮ１１２３４５６７８Ｂ, common in CJK sources) into ASCII.
+    text = unicodedata.normalize("NFKC", str(raw)).strip().upper()
     office = country.strip().upper() if country else None
+    text = _CN_ZL.sub("CN", text) if office in (None, "CN") else text
     if office and not text.startswith(office):
         text = office + text
     m = _PUBNUM.match(text)
     if not m:
-        raise ValueError(f"unparseable publication number {raw!r}")
-    digits = re.sub(r"[\s,/_\-]", "", m.group("digits")).lstrip("0") or "0"
-    serial = (m.group("prefix") or "") + digits + m.group("suffix")
+        inner = _PUBNUM_INNER_LETTERS.match(text)
+        if not inner:
+            raise ValueError(f"unparseable publication number {raw!r}")
+        k = inner.group("kind") or (kind.strip().upper() if kind and kind.strip() else None)
+        return "-".join(p for p in (inner.group("cc"), inner.group("serial"), k) if p)
+    digits = re.sub(r"[\s,/_\-]", "", m.group("digits"))
     k = m.group("kind") or (kind.strip().upper() if kind and kind.strip() else None)
+    if m.group("cc") == "CN" and not m.group("prefix") and not m.group("suffix"):
+        digits = _cn_serial(digits, has_kind=k is not None)
+    else:
+        digits = digits.lstrip("0") or "0"
+    serial = (m.group("prefix") or "") + digits + m.group("suffix")
     return f"{m.group('cc')}-{serial}-{k}" if k else f"{m.group('cc')}-{serial}"
+
+
+def cn_check_digit(application: str) -> str:
+    """The check digit CNIPA appends to an 8- or 12-digit application number (``.1``, ``.X``).
+
+    Digits are weighted 2, 3, …, 9, 2, 3, 4, 5 from the left; the check digit is the sum
+    modulo 11, written ``X`` for 10 (``200580010012`` → ``1``).
+    """
+    total = sum(int(d) * w for d, w in zip(application, _CN_CHECK_WEIGHTS, strict=False))
+    check = total % 11
+    return "X" if check == 10 else str(check)
+
+
+def _cn_serial(digits: str, *, has_kind: bool) -> str:
+    """A Chinese serial: application numbers keep their fixed width, publications lose zeros.
+
+    Application numbers are 8 or 12 digits whose leading zero is part of the year
+    (``02123456`` is 2002), so stripping it would make one look like a 7-digit publication
+    number. Publication numbers never start with 0, so zeros in front of them are padding.
+    A 13-digit number without a kind is a 12-digit application number with its check
+    digit run on (``CN2005800100121``); the run-on digit is dropped only if it is that
+    check digit, like the ``.1`` of the dotted form.
+    """
+    if not has_kind and len(digits) == 13 and cn_check_digit(digits[:12]) == digits[12]:
+        return digits[:12]
+    if not has_kind and len(digits) in _CN_APPLICATION_LENGTHS:
+        return digits
+    return digits.lstrip("0") or "0"
 
 
 _CODE = re.compile(
@@ -69,13 +126,13 @@ def class_code(raw: str) -> str:
     """Return an IPC or CPC symbol in ``C22C 38/02`` form.
 
     Accepts ``C22C38/02``, ``C22C  38/02`` (PATSTAT padding), ``C22C 38/2`` is kept as is,
-    the packed IPCR form ``C22C0038020000``, a bare main group ``H04N 21`` (given ``/00``)
-    and a bare subclass ``A01B``.
+    the packed IPCR form ``C22C0038020000``, a bare main group ``H04N 21`` (given ``/00``),
+    a bare subclass ``A01B`` and full-width forms (``Ｂ６４Ｃ２７／１２``).
 
     Raises:
         ValueError: if ``raw`` is not a class symbol.
     """
-    text = (raw or "").strip().upper()
+    text = unicodedata.normalize("NFKC", raw or "").strip().upper()
     packed = _IPCR_PACKED.match(text.replace(" ", ""))
     if packed:
         main = str(int(packed.group("main")))

@@ -13,7 +13,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from techscreen import resume
 from techscreen.config import ConfigError, Settings
+from techscreen.experiments import chosen_run
 from techscreen.stages import STAGE_NAMES, Context, stage
 
 log = logging.getLogger(__name__)
@@ -75,23 +77,28 @@ def _first_error(exc: Exception) -> str:
 
 
 def run_pipeline(
-    ctx: Context, spec: PipelineSpec, settings_for: Callable[[list[str]], Settings]
+    ctx: Context,
+    spec: PipelineSpec,
+    settings_for: Callable[[list[str]], Settings],
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Run the stages of ``spec`` in order inside the current parent run.
 
-    With a grid, the stages run once per configuration, each with the settings that
+    A stage that already finished with the same inputs and settings (its completion marker
+    matches, see :mod:`techscreen.resume`) is skipped and its earlier run is reused, unless
+    ``fresh``. With a grid, the stages run once per configuration, each with the settings that
     ``settings_for`` builds from the configuration's ``key=value`` overrides; every child
     run of a configuration is tagged ``techscreen.sweep.config`` with it.
     """
     if not spec.grid:
-        return _run_stages(ctx, spec)
+        return _run_stages(ctx, spec, fresh)
     results: dict[str, Any] = {"configurations": []}
     for config in spec.configurations():
         overrides = [f"{key}={json.dumps(value)}" for key, value in config.items()]
         local = replace(ctx, settings=settings_for(overrides))
         log.info("pipeline %s: configuration %s", spec.name, config)
         with ctx.tracker.stage_tags({"techscreen.sweep.config": json.dumps(config)}):
-            stages = _run_stages(local, spec)
+            stages = _run_stages(local, spec, fresh)
         results["configurations"].append({"config": config, "stages": stages})
     return results
 
@@ -105,14 +112,36 @@ READS_RUN_OF = {
 }
 
 
-def _run_stages(ctx: Context, spec: PipelineSpec) -> dict[str, Any]:
+def _run_stages(ctx: Context, spec: PipelineSpec, fresh: bool) -> dict[str, Any]:
     results: dict[str, Any] = {}
+    prints: dict[str, str] = {}  # fingerprints of the stages run or skipped here
+
+    def chosen(name: str) -> str | None:
+        return chosen_run(ctx.tracker.client, ctx.tracker.experiment_id, name)
+
     for name in spec.stages:
         earlier, key = READS_RUN_OF.get(name, (None, None))
         section = getattr(ctx.settings, name, None)
         if earlier in results and key and not getattr(section, key):
             updated = section.model_copy(update={key: results[earlier]["run_id"]})
             ctx = replace(ctx, settings=ctx.settings.model_copy(update={name: updated}))
+        upstream = {
+            u: prints[u] if u in prints else resume.data_identity(ctx.settings, u, chosen)
+            for u in resume.reads(ctx.settings, name)
+        }
+        prints[name] = resume.fingerprint(ctx.settings, name, upstream)
+        done = None if fresh else resume.finished(ctx.settings, name, prints[name])
+        if done is not None:
+            log.info(
+                "pipeline %s: stage %s finished before with the same inputs and settings "
+                "(run %s): skipped",
+                spec.name,
+                name,
+                done["run_id"],
+            )
+            results[name] = {**done, "resumed": True}
+            continue
         log.info("pipeline %s: stage %s", spec.name, name)
         results[name] = stage(name)(ctx)
+        resume.record(ctx.settings, name, prints[name], results[name])
     return results

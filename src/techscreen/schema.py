@@ -11,6 +11,15 @@ from pyspark.sql import types as T
 
 # Fields a format parser may fill in (all optional; strings are raw, unnormalised values).
 # List-valued fields hold lists of raw strings.
+#
+# Text: ``title``/``abstract`` hold the text in its original language (``language`` is
+# theirs); ``title_en``/``abstract_en`` hold an English translation only where a source has
+# both the original and the translation (PatSnap, incoPat, Google Patents). A source with
+# one text only puts it in ``title``/``abstract``, whatever its language.
+# Counts and facts some exports carry and others do not: ``main_ipc`` (the main IPC symbol,
+# also in ``ipc_codes``), ``priority_countries`` (offices of the priority claims),
+# ``backward_citations`` (how many patents this one cites, where only the count is given),
+# ``family_size`` (the source's family count) and ``legal_status`` (as the source words it).
 RAW_SCALARS = (
     "publication_number",
     "kind",
@@ -18,19 +27,26 @@ RAW_SCALARS = (
     "family_id",
     "title",
     "abstract",
+    "title_en",
+    "abstract_en",
     "language",
+    "main_ipc",
     "priority_date",
     "filing_date",
     "publication_date",
     "filing_year",
     "jurisdiction",
     "forward_citations",
+    "backward_citations",
+    "family_size",
+    "legal_status",
 )
 RAW_LISTS = (
     "ipc_codes",
     "cpc_codes",
     "applicants",
     "applicant_countries",
+    "priority_countries",
     "cited_publications",
 )
 RAW_FIELDS = RAW_SCALARS + RAW_LISTS
@@ -46,18 +62,25 @@ RECORD = T.StructType(
         T.StructField("family_id", _STR, True),
         T.StructField("title", _STR, True),
         T.StructField("abstract", _STR, True),
+        T.StructField("title_en", _STR, True),
+        T.StructField("abstract_en", _STR, True),
         T.StructField("language", _STR, True),
         T.StructField("ipc_codes", _STRS, False),
         T.StructField("cpc_codes", _STRS, False),
+        T.StructField("main_ipc", _STR, True),
         T.StructField("priority_date", T.DateType(), True),
         T.StructField("filing_date", T.DateType(), True),
         T.StructField("publication_date", T.DateType(), True),
         T.StructField("filing_year", T.IntegerType(), True),
         T.StructField("applicants", _STRS, False),
         T.StructField("applicant_countries", _STRS, False),
+        T.StructField("priority_countries", _STRS, False),
         T.StructField("jurisdiction", _STR, True),
         T.StructField("cited_publications", _STRS, False),
         T.StructField("forward_citations", T.IntegerType(), True),
+        T.StructField("backward_citations", T.IntegerType(), True),
+        T.StructField("family_size", T.IntegerType(), True),
+        T.StructField("legal_status", _STR, True),
         T.StructField("source_format", _STR, False),
         T.StructField("source_file", _STR, False),
         T.StructField("record_location", _STR, False),
@@ -117,6 +140,8 @@ UNASSIGNED_DOMAIN = "unassigned"
 # that joined the nearest node within cluster.reassign_noise, or no vector to cluster.
 ASSIGNED, NOISE, REASSIGNED, NO_VECTOR = "member", "noise", "reassigned", "no_vector"
 NOISE_NODE = -1
+# A patent whose language was not detected (too little text) counts under ISO 639-2 "und".
+UNDETERMINED = "und"
 
 # Patent → technology node, one row per (domain, patent); run_id is the partition column.
 ASSIGNMENTS = T.StructType(
@@ -161,6 +186,7 @@ NODES = T.StructType(
         T.StructField("representatives", T.ArrayType(_REPRESENTATIVE), False),
         T.StructField("filing_years", T.MapType(T.IntegerType(), T.LongType()), False),
         T.StructField("countries", T.MapType(_STR, T.LongType()), False),
+        T.StructField("languages", T.MapType(_STR, T.LongType()), False),
         T.StructField("mean_strength", T.DoubleType(), True),
         T.StructField("centroid", T.ArrayType(T.FloatType(), containsNull=False), False),
     ]

@@ -34,6 +34,7 @@ _MAX_PARAM_CHARS = 6000
 
 
 FALLBACK_TAG = "techscreen.tracking_fallback"
+WORKSPACE_TAG = "techscreen.workspace"
 
 
 def local_uri(workspace: Path) -> str:
@@ -207,7 +208,11 @@ class RunHandle:
 
 
 class Tracker:
-    """Creates the parent and child runs of one execution in one experiment."""
+    """Creates the parent and child runs of one execution in one experiment.
+
+    Every run is tagged with the workspace it writes (``techscreen.workspace``), so the runs
+    a crash left unfinished can be found and cleaned up (:mod:`techscreen.recovery`).
+    """
 
     def __init__(
         self,
@@ -215,9 +220,11 @@ class Tracker:
         experiment: str,
         artifact_location: str = "",
         fallback_from: str | None = None,
+        workspace: Path | None = None,
     ) -> None:
         self.uri = uri
         self.fallback_from = fallback_from
+        self.workspace = workspace
         self.client = MlflowClient(tracking_uri=uri)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = (
@@ -239,12 +246,14 @@ class Tracker:
         artifacts = settings.artifact_location
         if fallback_from or (not settings.tracking_uri and not artifacts):
             artifacts = (workspace / "mlartifacts").as_uri()
-        return cls(uri, settings.experiment, artifacts, fallback_from)
+        return cls(uri, settings.experiment, artifacts, fallback_from, workspace)
 
     @contextmanager
     def _run(self, name: str, tags: Mapping[str, str]) -> Iterator[RunHandle]:
         if self.fallback_from:
             tags = {**tags, FALLBACK_TAG: self.fallback_from}
+        if self.workspace is not None:
+            tags = {**tags, WORKSPACE_TAG: str(self.workspace)}
         run = self.client.create_run(self.experiment_id, tags={MLFLOW_RUN_NAME: name, **tags})
         handle = RunHandle(self.client, run.info.run_id)
         try:

@@ -91,3 +91,11 @@ def test_validate_unit_turns_a_parser_crash_into_a_quarantine_row():
     reader = Exploding("x", MappedSource(match=["*"], file_type="jsonl", columns={}))
     row = validate_unit(reader, RULES, "{}", 10)
     assert row["reason"] == "parser_error" and "ZeroDivisionError" in row["detail"]
+
+
+@pytest.mark.parametrize("value", ["1e999", 10**30, "99999999999999999999", 2**31])
+def test_an_integer_too_large_for_the_tables_is_a_bad_value(value):
+    raw = {"publication_number": "US1234567B2", "title": "A valid title here", "abstract": None}
+    with pytest.raises(RecordError, match="forward_citations"):
+        validate({**raw, "forward_citations": value}, Rules(20000, "quarantine"))
+    assert validate({**raw, "forward_citations": 2**31 - 1}, Rules(20000, "quarantine"))

@@ -20,6 +20,7 @@ from techscreen.cluster.assign import node_id
 from techscreen.cluster.labels import ClassTitles, label_text, node_codes, node_keywords
 from techscreen.cluster.model import NodeModel
 from techscreen.config import LabelSettings
+from techscreen.schema import UNDETERMINED
 
 
 def _by_node(frame: DataFrame, key: str, value: str) -> dict[str, dict[Any, int]]:
@@ -38,8 +39,8 @@ def node_rows(
     """One dict per node, in the column order of :data:`techscreen.schema.NODES`.
 
     ``members`` holds the node members (not noise) of every domain: the assignments columns
-    joined with the patents' title, abstract, codes, filing year, applicant countries and
-    jurisdiction.
+    joined with the patents' title, abstract, codes, filing year, applicant countries,
+    jurisdiction and language.
     """
     stats = {
         r["node_id"]: r
@@ -63,6 +64,12 @@ def node_rows(
         .groupBy("node_id", "country")
         .count(),
         "country",
+        "count",
+    )
+    language = F.coalesce(F.col("language"), F.lit(UNDETERMINED)).alias("language")
+    languages = _by_node(
+        members.select("node_id", language).groupBy("node_id", "language").count(),
+        "language",
         "count",
     )
     nearest = Window.partitionBy("node_id").orderBy("distance", "publication_number")
@@ -104,6 +111,7 @@ def node_rows(
                     "representatives": representatives.get(key, []),
                     "filing_years": years.get(key, {}),
                     "countries": countries.get(key, {}),
+                    "languages": languages.get(key, {}),
                     "mean_strength": float(stat["mean_strength"]) if stat else None,
                     "centroid": model.nodes[node].tolist(),
                 }

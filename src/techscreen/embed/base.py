@@ -95,6 +95,26 @@ class Embedder(ABC):
         return vectors / np.maximum(norms, np.float32(1e-12))
 
 
+class FolderEmbedder(Embedder):
+    """An embedder whose model is one folder built by techscreen (``models/<name>``).
+
+    The path is a parameter (logged), so the same class serves any build of the model.
+    """
+
+    def __init__(self, *, path: str, max_tokens: int = 256, batch_size: int = 64) -> None:
+        super().__init__(max_tokens=max_tokens, batch_size=batch_size)
+        self.path = path
+
+    def get_params(self) -> dict[str, Any]:
+        """Parameters, with the model folder."""
+        return {**super().get_params(), "path": str(self.path)}
+
+    @property
+    def folder(self) -> Path:
+        """The model folder."""
+        return Path(self.path)
+
+
 def files_fingerprint(folder: Path) -> str:
     """A digest of the names, sizes and contents of every file under ``folder``."""
     digest = hashlib.sha256()

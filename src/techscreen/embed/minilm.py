@@ -66,12 +66,37 @@ class MiniLMEmbedder(Embedder):
         """The model folder in use."""
         return Path(self.model_path) if self.model_path else packaged_minilm()
 
+    def check_folder(self) -> None:
+        """Fail early, in one line, when ``model_path`` is not a local model folder.
+
+        Raises:
+            FileNotFoundError: if the folder is missing or holds no ``config.json`` (else
+                sentence-transformers would take the path for a hub id and try to download).
+        """
+        folder = self.folder
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"embed.minilm.model_path {folder} does not exist: give a local "
+                "sentence-transformers model folder (nothing is downloaded)"
+            )
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(
+                f"embed.minilm.model_path {folder} is not a sentence-transformers model "
+                "folder (no config.json in it)"
+            )
+
     def model_fingerprint(self) -> str:
         """Digest of the model folder, plus precision (fp16 vectors differ from fp32)."""
+        self.check_folder()
         return files_fingerprint(self.folder) + self.precision
 
     def load(self) -> MiniLMEmbedder:
-        """Load the model with sentence-transformers, offline."""
+        """Load the model with sentence-transformers, offline.
+
+        Raises:
+            FileNotFoundError: see :meth:`check_folder`.
+        """
+        self.check_folder()
         import torch
         from sentence_transformers import SentenceTransformer
 

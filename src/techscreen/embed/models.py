@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from techscreen.config import EmbedSettings
 
@@ -11,8 +12,12 @@ log = logging.getLogger(__name__)
 
 
 def build(kind: str, settings: EmbedSettings) -> Path:
-    """Build the artifact of embedder ``kind`` (``static``, ``minilm-int8``) at its path."""
+    """Build the artifact of embedder ``kind`` (``static``, ``minilm-int8``, ``lexical-zh``)."""
     source = Path(settings.minilm.model_path) if settings.minilm.model_path else None
+    if source is not None and kind in ("static", "minilm-int8"):
+        from techscreen.embed.minilm import MiniLMEmbedder
+
+        MiniLMEmbedder(model_path=str(source)).check_folder()  # one clear line, not a trace
     if kind == "static":
         from techscreen.embed.static import build_static
 
@@ -42,14 +47,54 @@ def build(kind: str, settings: EmbedSettings) -> Path:
         return build_int8(
             Path(i.path), source=source, per_channel=i.per_channel, op_types=list(i.op_types)
         )
+    if kind == "lexical-zh":
+        return build_lexical_zh(settings)
     raise ValueError(f"embedder {kind!r} has no artifact to build")
+
+
+def build_lexical_zh(settings: EmbedSettings) -> Path:
+    """Fit ``lexical-zh`` on ``embed.lexical.fit_corpus`` and save it at its path."""
+    from techscreen.embed.lexical import build_lexical
+    from techscreen.embed.static_fit import read_corpus
+
+    lx = settings.lexical
+    if not lx.fit_corpus:
+        raise ValueError("lexical-zh is fitted on a corpus: set embed.lexical.fit_corpus")
+    texts, corpus = read_corpus(
+        lx.fit_corpus, recipe=settings.text_recipe, max_docs=lx.fit_max_docs
+    )
+    return build_lexical(Path(lx.path), texts, corpus=corpus, **lexical_options(settings))
+
+
+def lexical_options(settings: EmbedSettings) -> dict[str, Any]:
+    """The fitting parameters of ``lexical-zh`` from the settings (``build_lexical`` keywords)."""
+    lx = settings.lexical
+    return {
+        "dims": lx.dims,
+        "char_ngrams": lx.char_ngrams,
+        "hmm": lx.hmm,
+        "simplify": lx.simplify,
+        "min_df": lx.min_df,
+        "max_df": lx.max_df,
+        "max_features": lx.max_features,
+        "max_words": settings.max_tokens,
+        "seed": lx.seed,
+    }
+
+
+def artifact_path(kind: str, settings: EmbedSettings) -> Path | None:
+    """The folder :func:`build` writes for embedder ``kind``; None if it builds nothing."""
+    folder = {
+        "static": settings.static.path,
+        "minilm-int8": settings.int8.path,
+        "lexical-zh": settings.lexical.path,
+    }.get(kind)
+    return Path(folder) if folder else None
 
 
 def ensure_built(settings: EmbedSettings) -> None:
     """Build the configured embedder's artifact if it is missing (a one-off, logged)."""
-    folder = {"static": settings.static.path, "minilm-int8": settings.int8.path}.get(
-        settings.embedder
-    )
-    if folder and not Path(folder).exists():
+    folder = artifact_path(settings.embedder, settings)
+    if folder and not folder.exists():
         log.info("embedder %s: %s is missing, building it once", settings.embedder, folder)
         build(settings.embedder, settings)

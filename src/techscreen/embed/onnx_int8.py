@@ -73,7 +73,7 @@ from typing import Any
 
 import numpy as np
 
-from techscreen.embed.base import Embedder, files_fingerprint
+from techscreen.embed.base import FolderEmbedder, files_fingerprint
 from techscreen.embed.threads import task_cpus
 from techscreen.io.files import replace_dir, staging_dir
 
@@ -425,7 +425,7 @@ Rebuild with:
 """
 
 
-class OnnxInt8Embedder(Embedder):
+class OnnxInt8Embedder(FolderEmbedder):
     """The int8 ONNX MiniLM built by :func:`build_int8`, on CPU with onnxruntime.
 
     Args:
@@ -451,18 +451,12 @@ class OnnxInt8Embedder(Embedder):
         max_tokens: int = 256,
         batch_size: int = 64,
     ) -> None:
-        super().__init__(max_tokens=max_tokens, batch_size=batch_size)
-        self.path = path
+        super().__init__(path=path, max_tokens=max_tokens, batch_size=batch_size)
         self.threads = threads
 
     def get_params(self) -> dict[str, Any]:
         """Parameters, with the model folder and thread setting."""
-        return {**super().get_params(), "path": str(self.folder), "threads": self.threads}
-
-    @property
-    def folder(self) -> Path:
-        """The model folder."""
-        return Path(self.path)
+        return {**super().get_params(), "threads": self.threads}
 
     def _require_model(self) -> None:
         if (

@@ -41,6 +41,10 @@ def make_embedder(settings: EmbedSettings) -> Embedder:
         return OnnxInt8Embedder(
             path=_absolute(settings.int8.path), threads=settings.int8.threads, **common
         )
+    if settings.embedder == "lexical-zh":
+        from techscreen.embed.lexical import LexicalEmbedder
+
+        return LexicalEmbedder(path=_absolute(settings.lexical.path), **common)
     raise ValueError(f"unknown embedder {settings.embedder!r}")
 
 

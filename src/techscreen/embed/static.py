@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from techscreen.embed.base import Embedder, files_fingerprint
+from techscreen.embed.base import FolderEmbedder, files_fingerprint
 from techscreen.embed.minilm import packaged_minilm
 from techscreen.io.files import replace_dir, staging_dir
 
@@ -262,7 +262,7 @@ fingerprint (this card's date), hence a new ``embedder_id`` and a re-embedding.
 """
 
 
-class StaticEmbedder(Embedder):
+class StaticEmbedder(FolderEmbedder):
     """A model2vec static model folder built by :func:`build_static`.
 
     Args:
@@ -277,17 +277,7 @@ class StaticEmbedder(Embedder):
     def __init__(
         self, *, path: str = "models/static-minilm", max_tokens: int = 256, batch_size: int = 64
     ) -> None:
-        super().__init__(max_tokens=max_tokens, batch_size=batch_size)
-        self.path = path
-
-    def get_params(self) -> dict[str, Any]:
-        """Parameters, with the model folder."""
-        return {**super().get_params(), "path": str(self.path)}
-
-    @property
-    def folder(self) -> Path:
-        """The model folder."""
-        return Path(self.path)
+        super().__init__(path=path, max_tokens=max_tokens, batch_size=batch_size)
 
     def _check_folder(self) -> None:
         if not (self.folder / "model.safetensors").is_file():

@@ -6,12 +6,24 @@ from functools import lru_cache
 
 _MIN_CHARS = 12  # below this the classifier guesses; an unknown language is more honest
 
+# The languages patent offices publish in: WIPO's ten PCT publication languages and those of
+# the national and regional offices. The classifier knows 97 languages; on short technical
+# text it reads Mandarin as Wu (wuu) or Cantonese (yue), English as Nigerian Pidgin (pcm) or
+# Latin: restricted to these, it answers among languages a patent can be written in.
+PATENT_LANGUAGES = (
+    "ar", "bg", "cs", "da", "de", "el", "en", "es", "et", "fi", "fr", "he", "hr", "hu", "id",
+    "it", "ja", "ko", "lt", "lv", "ms", "nl", "no", "pl", "pt", "ro", "ru", "sk", "sl", "sr",
+    "sv", "th", "tr", "uk", "vi", "zh",
+)  # fmt: skip
+
 
 @lru_cache(maxsize=1)
 def _identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE)
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
+    identifier.set_languages(list(PATENT_LANGUAGES))
+    return identifier
 
 
 def detect_language(text: str | None) -> str | None:

@@ -4,8 +4,8 @@ Rule ``most_complete`` (the only one): records of one publication number are ran
 (has an abstract, abstract length, number of class codes, source file, record location);
 scalar fields come from the best-ranked record that has them, list fields (codes,
 applicants, countries, citations, warnings) are the sorted union over all records, and the
-forward-citation count is the largest seen. ``merged_from`` lists the other records'
-``file@location``, so every merged record stays traceable.
+counts (forward and backward citations, family size) are the largest seen. ``merged_from``
+lists the other records' ``file@location``, so every merged record stays traceable.
 """
 
 from __future__ import annotations
@@ -34,14 +34,31 @@ CONTENT = (
     "forward_citations",
     "family_id",
     "application_number",
+    "title_en",
+    "abstract_en",
+    "main_ipc",
+    "priority_countries",
+    "backward_citations",
+    "family_size",
+    "legal_status",
 )
+# Counts: the largest any merged record gives (sources count at different dates).
+_COUNTS = ("forward_citations", "backward_citations", "family_size")
+# Lists added to CONTENT after tables were written: an empty one hashes as absent (to_json
+# drops nulls, like the new scalars) so that a record without it keeps its hash, and with
+# it its vectors.
+_HASHED_NULL_WHEN_EMPTY = ("priority_countries",)
 _LISTS = [f.name for f in RECORD.fields if f.dataType.typeName() == "array"]
 _SOURCE = ("source_format", "source_file", "record_location")
 
 
 def content_hash() -> F.Column:
     """SHA-256 of a patent's content fields (not where it came from)."""
-    return F.sha2(F.to_json(F.struct(*[F.col(c) for c in CONTENT])), 256)
+    fields = [
+        F.when(F.size(c) > 0, F.col(c)).alias(c) if c in _HASHED_NULL_WHEN_EMPTY else F.col(c)
+        for c in CONTENT
+    ]
+    return F.sha2(F.to_json(F.struct(*fields)), 256)
 
 
 def merge_duplicates(rows: DataFrame) -> DataFrame:
@@ -73,16 +90,17 @@ def merge_duplicates(rows: DataFrame) -> DataFrame:
             F.array_sort(F.array_distinct(F.flatten(F.collect_list(c).over(group)))).alias(c)
             for c in _LISTS
         ],
-        F.max("forward_citations").over(group).alias("_max_citations"),
+        *[F.max(c).over(group).alias(f"_max_{c}") for c in _COUNTS],
         F.array_sort(F.collect_list(located).over(group)).alias("_locations"),
         F.size(F.collect_set("_hash").over(group)).alias("versions"),
         F.row_number().over(order).alias("_rank"),
         located.alias("_self"),
     )
-    merged = (
-        filled.where(F.col("_rank") == 1)
-        .withColumn("forward_citations", F.col("_max_citations"))
-        .withColumn("merged_from", F.array_remove("_locations", F.col("_self")))
+    merged = filled.where(F.col("_rank") == 1).withColumns(
+        {
+            **{c: F.col(f"_max_{c}") for c in _COUNTS},
+            "merged_from": F.array_remove("_locations", F.col("_self")),
+        }
     )
     return merged.withColumn("content_hash", content_hash()).select(
         *PATENTS.fieldNames(), "versions"

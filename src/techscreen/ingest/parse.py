@@ -33,12 +33,30 @@ def validate_unit(
         if _REPLACEMENT in payload:
             raise RecordError(Reason.UNDECODABLE, "bytes that are not valid UTF-8")
         raw = reader.parse(payload)
-        return validate(raw, rules)
+        return _encodable(validate(raw, rules))
     except RecordError as exc:
         return _rejected(exc.reason, exc.detail, raw, excerpt)
     except Exception as exc:
         log.warning("parser %s failed unexpectedly: %r", reader.name, exc)
         return _rejected(Reason.PARSER_ERROR, f"{type(exc).__name__}: {exc}", raw, excerpt)
+
+
+def _encodable(row: dict[str, Any]) -> dict[str, Any]:
+    """``row``, if every text in it can be written as UTF-8.
+
+    JSON can spell a lone UTF-16 surrogate (an escape of U+D800–U+DFFF); Python decodes it
+    into a string no UTF-8 writer accepts, so one such record would fail its whole Spark task.
+    """
+    for field, value in row.items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise RecordError(
+                        Reason.UNDECODABLE, f"{field}: a lone surrogate escape (U+D800–U+DFFF)"
+                    ) from None
+    return row
 
 
 def _rejected(reason: Reason, detail: str, raw: dict[str, Any], excerpt: str) -> dict[str, Any]:

@@ -57,15 +57,20 @@ def _text(raw: Any, field: str, rules: Rules) -> str | None:
     return text
 
 
+_INT_MAX = 2**31 - 1
+
+
 def _int(raw: Any, field: str) -> int | None:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     try:
         value = int(float(raw))
-    except (TypeError, ValueError):
-        raise RecordError(Reason.BAD_VALUE, f"{field}: not an integer {raw!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: "1e999" is infinite
+        raise RecordError(Reason.BAD_VALUE, f"{field}: not an integer {str(raw)[:40]!r}") from None
     if value < 0:
         raise RecordError(Reason.BAD_VALUE, f"{field}: negative {value}")
+    if value > _INT_MAX:  # the tables store 32-bit integers
+        raise RecordError(Reason.BAD_VALUE, f"{field}: {str(value)[:40]} is implausibly large")
     return value
 
 
@@ -100,12 +105,7 @@ def validate(raw: Mapping[str, Any], rules: Rules) -> dict[str, Any]:
     except ValueError as exc:
         raise RecordError(Reason.BAD_PUBLICATION_NUMBER, str(exc)) from None
 
-    title = _text(raw.get("title"), "title", rules)
-    abstract = _text(raw.get("abstract"), "abstract", rules)
-    if not title and not abstract:
-        raise RecordError(Reason.NO_TEXT, "neither title nor abstract")
-    if not abstract:
-        warnings.append("no_abstract")
+    title, abstract, title_en, abstract_en = _texts(raw, rules, warnings)
 
     dates = {f: _date(raw.get(f), f) for f in ("priority_date", "filing_date", "publication_date")}
     filing_year = _int(raw.get("filing_year"), "filing_year")
@@ -118,28 +118,63 @@ def validate(raw: Mapping[str, Any], rules: Rules) -> dict[str, Any]:
         raise RecordError(Reason.BAD_DATE, f"filing_year {filing_year} out of range")
 
     language = normalize.clean_text(raw.get("language"))
+    ipc_codes = _codes(_as_list(raw.get("ipc_codes")), rules, warnings)
+    main_ipc = _codes(_as_list(raw.get("main_ipc")), rules, warnings)
     return {
         "publication_number": pubnum,
         "application_number": normalize.clean_text(raw.get("application_number")),
         "family_id": normalize.clean_text(raw.get("family_id")),
         "title": title,
         "abstract": abstract,
+        "title_en": title_en,
+        "abstract_en": abstract_en,
         "language": language.lower() if language else detect_language(abstract or title),
-        "ipc_codes": _codes(_as_list(raw.get("ipc_codes")), rules, warnings),
+        # The main symbol is one of the codes even where a source lists it only apart.
+        "ipc_codes": sorted({*ipc_codes, *main_ipc}),
         "cpc_codes": _codes(_as_list(raw.get("cpc_codes")), rules, warnings),
+        "main_ipc": main_ipc[0] if main_ipc else None,
         **dates,
         "filing_year": filing_year,
         "applicants": list(
             dict.fromkeys(normalize.clean_text(a) for a in _as_list(raw.get("applicants")))
         ),
         "applicant_countries": _countries(_as_list(raw.get("applicant_countries"))),
+        "priority_countries": _countries(_as_list(raw.get("priority_countries"))),
         "jurisdiction": pubnum.split("-")[0],
         "cited_publications": sorted(
             {_cited(c) for c in _as_list(raw.get("cited_publications"))} - {None}
         ),
         "forward_citations": _int(raw.get("forward_citations"), "forward_citations"),
+        "backward_citations": _int(raw.get("backward_citations"), "backward_citations"),
+        "family_size": _int(raw.get("family_size"), "family_size"),
+        "legal_status": normalize.clean_text(raw.get("legal_status")),
         "warnings": warnings,
     }
+
+
+def _texts(
+    raw: Mapping[str, Any], rules: Rules, warnings: list[str]
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """Title, abstract and their English translations, by the same rules.
+
+    A translation identical to its original says nothing more and is dropped. A record
+    whose only text is the translation keeps it as its text (``title``/``abstract`` hold
+    the text a record has; ``*_en`` only a second, English one). Without an original
+    abstract beside a translated one the warning is ``abstract_en_only``.
+    """
+    title = _text(raw.get("title"), "title", rules)
+    abstract = _text(raw.get("abstract"), "abstract", rules)
+    title_en = _text(raw.get("title_en"), "title_en", rules)
+    abstract_en = _text(raw.get("abstract_en"), "abstract_en", rules)
+    if not title and not abstract:
+        title, abstract, title_en, abstract_en = title_en, abstract_en, None, None
+    if not title and not abstract:
+        raise RecordError(Reason.NO_TEXT, "neither title nor abstract")
+    title_en = None if title_en == title else title_en
+    abstract_en = None if abstract_en == abstract else abstract_en
+    if not abstract:
+        warnings.append("abstract_en_only" if abstract_en else "no_abstract")
+    return title, abstract, title_en, abstract_en
 
 
 def _cited(raw: str) -> str | None:

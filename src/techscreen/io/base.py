@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from functools import reduce
 from typing import Any, ClassVar
 
 from pyspark.sql import DataFrame, SparkSession
@@ -71,6 +72,13 @@ def delimited_units(spark: SparkSession, files: Sequence[str], delimiter: str) -
 def line_units(spark: SparkSession, files: Sequence[str]) -> DataFrame:
     """One unit per non-blank line (JSON Lines and the like), located by byte offset."""
     return delimited_units(spark, files, "\n")
+
+
+def union_units(spark: SparkSession, frames: Sequence[DataFrame]) -> DataFrame:
+    """The units of several frames as one (an empty units frame when there are none)."""
+    if not frames:
+        return spark.createDataFrame([], UNITS)
+    return reduce(DataFrame.unionAll, frames)
 
 
 def restore_prefix(payload: str, prefix: str) -> str:

@@ -14,6 +14,11 @@ def staging_dir(target: Path) -> Path:
     return target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
 
 
+def staging_file(target: Path) -> Path:
+    """A fresh hidden file name beside ``target`` to write it in before renaming it."""
+    return target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+
+
 def replace_dir(new: Path, target: Path) -> None:
     """Rename ``new`` to ``target``, replacing an existing ``target`` folder.
 

@@ -12,6 +12,8 @@ from techscreen.io.base import Reader
 from techscreen.io.lens import LensCsvReader, LensJsonReader
 from techscreen.io.mapped import MappedReader
 from techscreen.io.patentsview import PatentsViewReader
+from techscreen.io.patsnap import PatSnapReader
+from techscreen.io.uspto_application_xml import UsptoApplicationXmlReader
 from techscreen.io.uspto_xml import UsptoGrantXmlReader
 
 _HEAD_BYTES = 64 * 1024
@@ -26,7 +28,15 @@ class FormatError(ValueError):
 def readers(settings: IngestSettings) -> list[Reader]:
     """All readers, configured mappings first (a mapping is the user's explicit choice)."""
     mapped: list[Reader] = [MappedReader(n, m) for n, m in settings.mapped.items()]
-    return [*mapped, UsptoGrantXmlReader(), PatentsViewReader(), LensCsvReader(), LensJsonReader()]
+    return [
+        *mapped,
+        UsptoGrantXmlReader(),
+        UsptoApplicationXmlReader(),
+        PatentsViewReader(),
+        LensCsvReader(),
+        LensJsonReader(),
+        PatSnapReader(),
+    ]
 
 
 def expand(paths: Iterable[str | Path]) -> list[str]:

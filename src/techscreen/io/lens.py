@@ -27,8 +27,8 @@ from typing import Any, ClassVar
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from techscreen.io.base import Reader, line_units, rows_as_units, with_source_file
-from techscreen.io.records import Reason, RecordError
+from techscreen.io.base import Reader, line_units, rows_as_units, union_units, with_source_file
+from techscreen.io.records import Reason, RecordError, json_object, listed
 from techscreen.schema import UNITS
 
 logger = logging.getLogger(__name__)
@@ -111,9 +111,7 @@ class LensJsonReader(Reader):
         if documents:
             logger.info("reading %d Lens JSON document(s) whole (not splittable)", len(documents))
             frames.append(_document_units(spark, documents))
-        if not frames:
-            return spark.createDataFrame([], UNITS)
-        return reduce(DataFrame.unionAll, frames)
+        return union_units(spark, frames)
 
     def parse(self, payload: str) -> dict[str, Any]:
         """Parse one Lens record (flat export or nested API shape) into raw fields.
@@ -121,13 +119,7 @@ class LensJsonReader(Reader):
         Raises:
             RecordError: ``BROKEN_JSON`` if the payload is not a JSON object.
         """
-        try:
-            record = json.loads(payload)
-        except (TypeError, ValueError) as exc:
-            raise RecordError(Reason.BROKEN_JSON, str(exc)) from None
-        if not isinstance(record, dict):
-            kind = type(record).__name__
-            raise RecordError(Reason.BROKEN_JSON, f"expected an object, got {kind}")
+        record = json_object(payload)
         if "biblio" in record or "lens_id" in record:
             return _parse_api(record)
         return _parse_flat(record)
@@ -176,10 +168,10 @@ def _publication_key(record: dict[str, Any]) -> str | None:
     return _KEY_DATE.sub("", key) if key else None
 
 
-def _names(values: Any) -> list[str]:
+def _names(values: Any, field: str) -> list[str]:
     """Names from a list of strings or of objects with a ``name``."""
     out = []
-    for value in values or []:
+    for value in listed(values, field):
         name = _text(value.get("name")) if isinstance(value, dict) else _text(value)
         if name:
             out.append(name)
@@ -209,11 +201,15 @@ def _parse_flat(record: dict[str, Any]) -> dict[str, Any]:
         "publication_date": _text(record.get("publicationDate")),
         "filing_date": _text(record.get("filingDate")),
         "priority_date": _text(record.get("earliestPriorityDate")),
-        "applicants": _names(record.get("applicants")),
+        "applicants": _names(record.get("applicants"), "applicants"),
         # The flat export names applicants without their countries.
         "applicant_countries": [],
-        "cpc_codes": _distinct(map(_text, record.get("cpcClassifications") or [])),
-        "ipc_codes": _distinct(map(_text, record.get("ipcrClassifications") or [])),
+        "cpc_codes": _distinct(
+            map(_text, listed(record.get("cpcClassifications"), "cpcClassifications"))
+        ),
+        "ipc_codes": _distinct(
+            map(_text, listed(record.get("ipcrClassifications"), "ipcrClassifications"))
+        ),
         # The flat export lists only non-patent citations.
         "cited_publications": [],
         "forward_citations": _count(record.get("citedByPatentCount")),
@@ -246,16 +242,20 @@ def _document_id(doc: Any) -> str | None:
 
 
 def _symbols(block: Any) -> list[str]:
-    classifications = _get(block, "classifications") or []
+    classifications = listed(_get(block, "classifications"), "classifications")
     return _distinct(_text(c.get("symbol")) for c in classifications if isinstance(c, dict))
 
 
 def _parse_api(record: dict[str, Any]) -> dict[str, Any]:
     biblio = record.get("biblio") or {}
-    title, title_lang = _pick_language(_get(biblio, "invention_title") or [])
-    abstract, abstract_lang = _pick_language(record.get("abstract") or [])
-    applicants = [a for a in (_get(biblio, "parties", "applicants") or []) if isinstance(a, dict)]
-    cited = _get(biblio, "references_cited", "citations") or []
+    title, title_lang = _pick_language(listed(_get(biblio, "invention_title"), "invention_title"))
+    abstract, abstract_lang = _pick_language(listed(record.get("abstract"), "abstract"))
+    applicants = [
+        a
+        for a in listed(_get(biblio, "parties", "applicants"), "applicants")
+        if isinstance(a, dict)
+    ]
+    cited = listed(_get(biblio, "references_cited", "citations"), "citations")
     forward = _get(biblio, "cited_by", "patent_count")
     if forward is None and isinstance(_get(biblio, "cited_by", "patents"), list):
         forward = len(biblio["cited_by"]["patents"])
@@ -362,12 +362,7 @@ class LensCsvReader(Reader):
         Raises:
             RecordError: ``BROKEN_ROW`` if the row is not an object or has no values at all.
         """
-        try:
-            row = json.loads(payload)
-        except (TypeError, ValueError) as exc:
-            raise RecordError(Reason.BROKEN_ROW, f"row is not JSON: {exc}") from None
-        if not isinstance(row, dict):
-            raise RecordError(Reason.BROKEN_ROW, "row is not an object")
+        row = json_object(payload, Reason.BROKEN_ROW)
         cells = {str(k).lstrip("\ufeff").strip().lower(): v for k, v in row.items()}
         if not any(_text(v) for v in cells.values()):
             raise RecordError(Reason.BROKEN_ROW, "row has no values")

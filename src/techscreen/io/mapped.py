@@ -1,27 +1,48 @@
-"""Column-mapped tables: exports that are just CSV/TSV/JSON Lines with their own headers.
+"""Column-mapped tables: exports that are just CSV/TSV/XLSX/JSON with their own headers.
 
 A mapping in ``conf/`` (setting ``ingest.mapped.<name>``) names, for each canonical raw
 field, the source column or JSON path that holds it, so a new export is configuration, not
 code. Paths: ``col``, ``a.b``, ``list[*].name`` (every element), ``list[0]``; a list of paths
 concatenates their values. A list value given for a single-valued field keeps its first
 non-empty element (e.g. the first priority claim's date).
+
+File types: ``jsonl`` (one record per line, split across tasks), ``json`` (one document
+whose array at ``records`` holds the records; read whole, one task per file), ``csv``/
+``tsv`` (header row; any ``encoding`` Java and Python both know, e.g. ``gbk``) and
+``xlsx`` (first sheet, or ``sheet``; see :mod:`techscreen.io.xlsx`).
+
+Encodings: a wrong declared encoding must not lose text silently. A CSV declared in a
+legacy encoding whose bytes are in fact UTF-8 (decoding it as GBK would "succeed" with
+mojibake) is refused with an error before Spark reads it; a header that does not hold the
+mapped id column (what a wrong encoding does to Chinese headers) is refused naming the
+encoding; and bytes the declared encoding cannot decode arrive as U+FFFD, which ingest
+quarantines as ``undecodable_bytes`` with the row's excerpt.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from functools import partial, reduce
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
 from techscreen.config import MappedSource
 from techscreen.io.base import Reader, line_units, rows_as_units, with_source_file
-from techscreen.io.records import Reason, RecordError
-from techscreen.schema import RAW_LISTS
+from techscreen.io.encodings import EncodingError, allow_charset, check_declared_encoding
+from techscreen.io.records import Reason, RecordError, json_object
+from techscreen.io.xlsx import any_header, find_header, raise_if_unreadable, xlsx_units
+from techscreen.schema import RAW_LISTS, UNITS
+
+log = logging.getLogger(__name__)
+
+_NO_RECORDS = "__no_records__"  # payload key of a JSON document without its record array
+
 
 _STEP = re.compile(r"^(?P<key>[^\[\]]+)(?:\[(?P<index>\*|\d+)\])?$")
 
@@ -64,12 +85,41 @@ class MappedReader(Reader):
         return any(fnmatch.fnmatch(base, pattern) for pattern in self.mapping.match)
 
     def units(self, spark: SparkSession, files: Sequence[str]) -> DataFrame:
-        """JSON Lines by byte offset; CSV/TSV rows as JSON payloads keyed by the id column."""
+        """Units by file type: lines, document elements, or table rows keyed by the id column.
+
+        Raises:
+            EncodingError: a csv/tsv file whose bytes contradict the declared encoding, or
+                whose header lacks the mapped id column (naming the encoding it was read in).
+        """
         m = self.mapping
+        if not files:
+            return spark.createDataFrame([], UNITS)
         if m.file_type == "jsonl":
             return line_units(spark, files)
+        if m.file_type == "json":
+            return _document_units(spark, files, m.records or "")
+        key = self._key_column()
+        if m.file_type == "xlsx":
+            for path in files:
+                found = find_header(path, any_header, m.sheet)
+                self._check_key(path, key, found[2] if found else [], "xlsx")
+            return xlsx_units(spark, files, any_header, key, m.sheet)
+        # Each file on its own, matched by column name: a union of files read together
+        # takes the first file's header for all and would misalign a file whose columns differ.
+        frames = [self._table(spark, path, key) for path in files]
+        frame = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+        return rows_as_units(frame, key or frame.columns[0])
+
+    def _key_column(self) -> str | None:
+        key = self.mapping.columns.get("publication_number")
+        return key[0] if isinstance(key, list) else key
+
+    def _table(self, spark: SparkSession, path: str, key: str | None) -> DataFrame:
+        m = self.mapping
+        check_declared_encoding(path, m.encoding)
+        allow_charset(spark, m.encoding)
         frame = spark.read.csv(
-            list(files),
+            path,
             header=True,
             sep="\t" if m.file_type == "tsv" else ",",
             quote='"',
@@ -79,18 +129,32 @@ class MappedReader(Reader):
             inferSchema=False,
             mode="PERMISSIVE",
         )
-        key = m.columns.get("publication_number")
-        key_col = key[0] if isinstance(key, list) else key
-        return rows_as_units(with_source_file(frame), key_col or frame.columns[0])
+        frame = frame.toDF(*[c.lstrip("\ufeff").strip() for c in frame.columns])
+        self._check_key(path, key, frame.columns, m.encoding)
+        wanted = {p.split(".")[0].split("[")[0] for p in _paths(m.columns)}
+        missing = sorted(wanted - set(frame.columns))
+        if missing:
+            log.warning(
+                "mapping %s: %s lacks columns %s", self.mapping_name, path, ", ".join(missing)
+            )
+        return with_source_file(frame)
+
+    def _check_key(self, path: str, key: str | None, header: Sequence[str], read_as: str) -> None:
+        if key is None or key in header:
+            return
+        shown = ", ".join(header[:8]) or "none"
+        raise EncodingError(
+            f"mapping {self.mapping_name}: {os.path.basename(path)} has no column {key!r} "
+            f"(its header, read as {read_as}: {shown}); check the mapping's columns, match "
+            "and encoding"
+        )
 
     def parse(self, payload: str) -> dict[str, Any]:
         """Map one record's columns to raw canonical fields."""
-        try:
-            record = json.loads(payload)
-        except json.JSONDecodeError as exc:
-            raise RecordError(Reason.BROKEN_JSON, str(exc)) from None
-        if not isinstance(record, dict):
-            raise RecordError(Reason.BROKEN_JSON, "a record must be a JSON object")
+        record = json_object(payload)
+        raise_if_unreadable(record)
+        if _NO_RECORDS in record:
+            raise RecordError(Reason.BROKEN_JSON, str(record[_NO_RECORDS]))
         raw: dict[str, Any] = dict(self.mapping.constants)
         for field, paths in self.mapping.columns.items():
             values: list[Any] = []
@@ -99,6 +163,9 @@ class MappedReader(Reader):
             sep = self.mapping.separators.get(field)
             if sep:
                 values = [p.strip() for v in values for p in str(v).split(sep) if p.strip()]
+            prefix = self.mapping.prefixes.get(field)
+            if prefix:
+                values = [v if str(v).startswith(prefix) else f"{prefix}{v}" for v in values]
             if field in RAW_LISTS:
                 raw[field] = [str(v) for v in values]
             elif values:
@@ -107,3 +174,37 @@ class MappedReader(Reader):
         if self.mapping.country_from_number and number and not raw.get("jurisdiction"):
             raw["jurisdiction"] = str(number)[:2]
         return raw
+
+
+def _paths(columns: dict[str, str | list[str]]) -> list[str]:
+    return [p for v in columns.values() for p in ([v] if isinstance(v, str) else v)]
+
+
+def _document_units(spark: SparkSession, files: Sequence[str], records: str) -> DataFrame:
+    sc = spark.sparkContext
+    # Each file separately so that source_file is the path as given, like line_units.
+    rdds = [
+        sc.wholeTextFiles(p, minPartitions=1).flatMap(partial(_elements, path=p, records=records))
+        for p in files
+    ]
+    return spark.createDataFrame(sc.union(rdds), UNITS)
+
+
+def _elements(item: tuple[str, str], path: str, records: str) -> Iterator[tuple[str, str, str]]:
+    """One JSON document → ``(file, index=<n>, element)`` units; runs on an executor."""
+    _, text = item
+    try:
+        document = json.loads(text)
+    except ValueError:
+        # The broken document stays one unit so that parse() quarantines it with a reason.
+        yield path, "document", text
+        return
+    node = document
+    for key in records.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, list):
+        detail = f"no record array at {records!r} in the document"
+        yield path, "document", json.dumps({_NO_RECORDS: detail})
+        return
+    for index, element in enumerate(node):
+        yield path, f"index={index}", json.dumps(element, ensure_ascii=False)

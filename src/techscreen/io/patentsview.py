@@ -33,7 +33,6 @@ into arrays ordered by their sequence columns so the output is deterministic.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import zlib
 from collections import defaultdict
@@ -45,7 +44,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from techscreen.io.base import Reader, rows_as_units, with_source_file
-from techscreen.io.records import Reason, RecordError
+from techscreen.io.records import Reason, json_object, listed
 from techscreen.schema import UNITS
 
 logger = logging.getLogger(__name__)
@@ -160,14 +159,9 @@ class PatentsViewReader(Reader):
         ``USRE39501``): with the office written in, reissue and plant prefixes (``RE``,
         ``PP``) cannot be mistaken for an office code.
         """
-        try:
-            row = json.loads(payload)
-        except (TypeError, ValueError) as exc:
-            raise RecordError(Reason.BROKEN_ROW, f"joined row is not JSON: {exc}") from None
-        if not isinstance(row, dict):
-            raise RecordError(Reason.BROKEN_ROW, "joined row is not an object")
+        row = json_object(payload, Reason.BROKEN_ROW)
         patent_id = _text(row.get("patent_id"))
-        assignees = row.get("assignees") or []
+        assignees = [a for a in listed(row.get("assignees"), "assignees") if isinstance(a, dict)]
         return {
             "publication_number": f"US{patent_id}" if patent_id else None,
             "jurisdiction": "US",
@@ -177,12 +171,20 @@ class PatentsViewReader(Reader):
             "publication_date": _text(row.get("patent_date")),
             "filing_date": _text(row.get("filing_date")),
             "application_number": _text(row.get("application_id")),
-            "cpc_codes": [c for c in map(_text, row.get("cpc_codes") or []) if c],
-            "ipc_codes": [c for c in map(ipc_symbol, row.get("ipc") or []) if c],
+            "cpc_codes": [c for c in map(_text, listed(row.get("cpc_codes"), "cpc_codes")) if c],
+            "ipc_codes": [
+                c
+                for c in map(
+                    ipc_symbol, (p for p in listed(row.get("ipc"), "ipc") if isinstance(p, dict))
+                )
+                if c
+            ],
             "applicants": [a for a in map(_assignee_name, assignees) if a],
             "applicant_countries": _distinct(_text(a.get("country")) for a in assignees),
             "cited_publications": [
-                f"US{c}" for c in map(_text, row.get("cited_patent_ids") or []) if c
+                f"US{c}"
+                for c in map(_text, listed(row.get("cited_patent_ids"), "cited_patent_ids"))
+                if c
             ],
             # Forward citations would need the whole citation table, not a subset of it.
             "forward_citations": None,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
+from typing import Any
 
 
 class Reason(StrEnum):
@@ -32,3 +34,34 @@ class RecordError(Exception):
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
+
+
+def listed(value: Any, field: str) -> list[Any]:
+    """A parsed field that should hold a list: a list as is, absent as [], one string as [it].
+
+    Raises:
+        RecordError: ``bad_value`` for anything else (a number, a boolean, an object), so a
+            record whose structure is wrong is quarantined with the field's name.
+    """
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        return [value]
+    raise RecordError(Reason.BAD_VALUE, f"{field}: expected a list, got {type(value).__name__}")
+
+
+def json_object(payload: str, reason: Reason = Reason.BROKEN_JSON) -> dict[str, Any]:
+    """``payload`` parsed as a JSON object.
+
+    Raises:
+        RecordError: ``reason`` if it is not JSON, or is JSON but not an object.
+    """
+    try:
+        value = json.loads(payload)
+    except (TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise RecordError(reason, f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise RecordError(reason, f"expected a JSON object, got {type(value).__name__}")
+    return value

@@ -31,7 +31,7 @@ TABLES = (
     "indicators",
     "grades",
 )
-_META = "_techscreen.json"
+META_FILE = "_techscreen.json"  # beside a table's (or the report's) files: who wrote it
 
 
 class WorkspaceError(ValueError):
@@ -50,7 +50,7 @@ def write_table(frame: DataFrame, settings: Settings, name: str, meta: dict[str,
     final = table_path(settings, name)
     tmp = staging_dir(final)
     frame.write.mode("error").parquet(str(tmp))
-    (tmp / _META).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
     replace_dir(tmp, final)
     return final
 
@@ -61,22 +61,23 @@ def append_partition(
     """Add ``frame``'s rows to partition ``column=value`` of table ``name``; return the new files.
 
     The rows are written to a temporary folder, then each finished Parquet file is renamed
-    into the partition (a rename is atomic), and ``_SUCCESS`` and the metadata are written
-    last. A crash leaves complete files or none of a part: a re-run that skips what is
-    present redoes only what is missing.
+    into the partition (a rename is atomic); the metadata is written last. A crash leaves
+    complete files or none of a part: for the vectors (incremental) a re-run redoes only what
+    is missing; a run-partitioned table's partition of a run that did not finish is removed
+    by :func:`techscreen.recovery.recover` before the next run.
     """
     final = table_path(settings, name)
-    part = final / f"{column}={value}"
-    part.mkdir(parents=True, exist_ok=True)
     tmp = staging_dir(final)
     frame.write.mode("error").parquet(str(tmp))
+    part = final / f"{column}={value}"
+    part.mkdir(parents=True, exist_ok=True)
     batch = uuid.uuid4().hex[:8]
     added = []
+    (final / "_SUCCESS").touch()  # the table exists: each file below lands whole, or not at all
     for file in sorted(tmp.glob("part-*.parquet")):
         added.append(file.rename(part / f"{batch}-{file.name}"))
     shutil.rmtree(tmp, ignore_errors=True)
-    (final / _META).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
-    (final / "_SUCCESS").touch()
+    (final / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
     return added
 
 
@@ -85,10 +86,12 @@ def read_table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
     path = table_path(settings, name)
     if not (path / "_SUCCESS").exists():
         raise WorkspaceError(f"table {name!r} not found at {path}: run the stage that writes it")
-    return spark.read.parquet(str(path))
+    return spark.read.option("mergeSchema", "true").parquet(
+        str(path)
+    )  # older runs may lack a column
 
 
 def table_meta(settings: Settings, name: str) -> dict[str, Any]:
     """The metadata written with table ``name`` (empty if none)."""
-    path = table_path(settings, name) / _META
+    path = table_path(settings, name) / META_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}

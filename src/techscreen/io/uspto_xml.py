@@ -38,7 +38,7 @@ import html.entities
 import logging
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from defusedxml import DefusedXmlException
@@ -50,7 +50,7 @@ from techscreen.io.records import Reason, RecordError
 
 log = logging.getLogger(__name__)
 
-_DELIMITER = "<?xml"
+DELIMITER = "<?xml"  # each document of a weekly file starts with its own declaration
 _ROOT = "us-patent-grant"
 _REPLACEMENT = "\ufffd"
 # "<!DOCTYPE us-patent-grant" with any whitespace; the root tag itself is checked separately.
@@ -108,7 +108,7 @@ class UsptoGrantXmlReader(Reader):
 
     def units(self, spark: SparkSession, files: Sequence[str]) -> DataFrame:
         """Cut each file into one unit per XML document (split at ``<?xml``)."""
-        return delimited_units(spark, files, _DELIMITER)
+        return delimited_units(spark, files, DELIMITER)
 
     def parse(self, payload: str) -> dict[str, Any]:
         """Parse one grant document into a raw record.
@@ -120,27 +120,49 @@ class UsptoGrantXmlReader(Reader):
                 ``NOT_A_PATENT`` when the root is not ``us-patent-grant`` (e.g. a
                 ``sequence-cwu`` sequence listing shipped in the same weekly file).
         """
-        if payload is None or not payload.strip(" \t\r\n\ufeff"):
-            raise RecordError(Reason.BROKEN_XML, "empty unit")
-        if _REPLACEMENT in payload:
-            # Checked before parsing: the record may also be broken, but the root cause that
-            # an operator must fix is the encoding of the file.
-            at = payload.index(_REPLACEMENT)
-            raise RecordError(Reason.UNDECODABLE, f"U+FFFD at character {at}")
-        text = restore_prefix(payload, _DELIMITER).lstrip(" \t\r\n\ufeff")
-        root = _parse_xml(text)
-        if root.tag != _ROOT:
-            raise RecordError(Reason.NOT_A_PATENT, f"root element <{root.tag}>")
-        try:
-            return _extract(root)
-        except RecordError:
-            raise
-        except Exception as exc:  # a parser must never crash the job: quarantine instead
-            log.warning("unexpected error extracting a grant: %r", exc, exc_info=True)
-            raise RecordError(Reason.BROKEN_XML, f"{type(exc).__name__}: {exc}") from None
+        root = parse_document(payload, _ROOT)
+        return extract_guarded(_extract, root, "grant")
 
 
-def _parse_xml(text: str) -> ET.Element:
+def parse_document(payload: str | None, root_tag: str) -> ET.Element:
+    """Parse one unit cut at ``<?xml`` into its root element, checked to be ``root_tag``.
+
+    Raises:
+        RecordError: as described for :meth:`UsptoGrantXmlReader.parse`.
+    """
+    if payload is None or not payload.strip(" \t\r\n\ufeff"):
+        raise RecordError(Reason.BROKEN_XML, "empty unit")
+    if _REPLACEMENT in payload:
+        # Checked before parsing: the record may also be broken, but the root cause that
+        # an operator must fix is the encoding of the file.
+        at = payload.index(_REPLACEMENT)
+        raise RecordError(Reason.UNDECODABLE, f"U+FFFD at character {at}")
+    text = restore_prefix(payload, DELIMITER).lstrip(" \t\r\n\ufeff")
+    root = parse_xml(text)
+    if root.tag != root_tag:
+        raise RecordError(Reason.NOT_A_PATENT, f"root element <{root.tag}>")
+    return root
+
+
+def extract_guarded(
+    extract: Callable[[ET.Element], dict[str, Any]], root: ET.Element, what: str
+) -> dict[str, Any]:
+    """Run ``extract(root)``; an unexpected fault quarantines the record instead of the job."""
+    try:
+        return extract(root)
+    except RecordError:
+        raise
+    except Exception as exc:  # a parser must never crash the job: quarantine instead
+        log.warning("unexpected error extracting a %s: %r", what, exc, exc_info=True)
+        raise RecordError(Reason.BROKEN_XML, f"{type(exc).__name__}: {exc}") from None
+
+
+def parse_xml(text: str) -> ET.Element:
+    """Parse one XML document with defusedxml: no entity declarations, nothing fetched.
+
+    Raises:
+        RecordError: ``FORBIDDEN_XML``, ``BROKEN_XML`` or ``UNDECODABLE``.
+    """
     parser = DefusedXMLParser(
         target=ET.TreeBuilder(),
         forbid_dtd=False,  # every real document has a DOCTYPE
@@ -167,66 +189,116 @@ def _extract(root: ET.Element) -> dict[str, Any]:
     if biblio is None:
         # Keep going with an empty element: validation then reports the missing number.
         biblio = ET.Element("us-bibliographic-data-grant")
-    pub = biblio.find("publication-reference/document-id")
-    app = biblio.find("application-reference/document-id")
-    pub_country = _text(pub, "country")
-    pub_number = _text(pub, "doc-number")
-    kind = _text(pub, "kind")
-    app_number = _text(app, "doc-number")
-
     assignees = biblio.findall("assignees/assignee")
-    # v4.0-v4.2: parties/applicants/applicant; v4.3+: us-parties/us-applicants/us-applicant.
-    applicants = biblio.findall("parties/applicants/applicant") + biblio.findall(
-        "us-parties/us-applicants/us-applicant"
-    )
-    names = _unique(_party_name(a) for a in assignees)
+    applicants = applicant_parties(biblio)
+    names = unique(party_name(a) for a in assignees)
     if not names:
-        names = _unique(_party_name(a) for a in applicants)
-    countries = _unique(_country(_text(a, "addressbook/address/country")) for a in assignees)
+        names = unique(party_name(a) for a in applicants)
+    countries = unique(party_country(element_text(a, ADDRESS_COUNTRY)) for a in assignees)
     if not countries:
-        countries = _unique(
-            _country(_text(a, "residence/country") or _text(a, "addressbook/address/country"))
-            for a in applicants
-        )
-
-    claimed = [_text(p, "date") for p in biblio.findall("priority-claims/priority-claim")]
-    claimed = [d for d in claimed if d]
-    # YYYYMMDD strings sort as dates; a malformed one is passed on only when it is the sole
-    # claim (validation then flags it), so one odd claim cannot hide the real earliest date.
-    well_formed = sorted(d for d in claimed if _YYYYMMDD.match(d))
-    priority = well_formed[0] if well_formed else (claimed[0] if claimed else None)
-    # Up to v4.2 citations are references-cited/citation, from v4.3 us-references-cited/
-    # us-citation; a document never has both, reading both costs nothing.
-    cited = [
-        _citation(d)
-        for d in biblio.findall("references-cited/citation/patcit/document-id")
-        + biblio.findall("us-references-cited/us-citation/patcit/document-id")
-    ]
-
+        countries = unique(applicant_country(a) for a in applicants)
     return {
-        "publication_number": _join(pub_country, pub_number, kind) if pub_number else None,
-        "kind": kind,
-        "application_number": _join(_text(app, "country"), app_number) if app_number else None,
-        "title": _all_text(biblio.find("invention-title")),
-        "abstract": _abstract(root.find("abstract")),
-        "priority_date": priority,
-        "filing_date": _text(app, "date"),
-        "publication_date": _text(pub, "date") or root.get("date-publ"),
+        **references(root, biblio),
+        "title": all_text(biblio.find("invention-title")),
+        "abstract": abstract_text(root.find("abstract")),
+        "priority_date": earliest_priority(biblio),
         "jurisdiction": "US",
-        "ipc_codes": _ipc_codes(biblio),
-        "cpc_codes": _unique(
-            _structured_code(c)
-            for c in biblio.findall("classifications-cpc/main-cpc/classification-cpc")
-            + biblio.findall("classifications-cpc/further-cpc/classification-cpc")
-        ),
+        "ipc_codes": ipc_codes(biblio),
+        "cpc_codes": cpc_codes(biblio),
         "applicants": names,
         "applicant_countries": countries,
-        "cited_publications": [c for c in cited if c],
+        "cited_publications": cited_publications(biblio),
         "forward_citations": None,
     }
 
 
-def _text(element: ET.Element | None, path: str) -> str | None:
+# --- pieces shared with the pre-grant application reader ----------------------------------
+
+ADDRESS_COUNTRY = "addressbook/address/country"
+
+
+def references(root: ET.Element, biblio: ET.Element) -> dict[str, str | None]:
+    """Publication and application numbers, kind and dates, as written.
+
+    The publication number is country + doc-number + kind (``US06836899B1``), the
+    application number country + doc-number (``US10339710``); dates are ``YYYYMMDD``.
+    """
+    pub = biblio.find("publication-reference/document-id")
+    app = biblio.find("application-reference/document-id")
+    pub_number = element_text(pub, "doc-number")
+    kind = element_text(pub, "kind")
+    app_number = element_text(app, "doc-number")
+    return {
+        "publication_number": join_parts(element_text(pub, "country"), pub_number, kind)
+        if pub_number
+        else None,
+        "kind": kind,
+        "application_number": join_parts(element_text(app, "country"), app_number)
+        if app_number
+        else None,
+        "filing_date": element_text(app, "date"),
+        "publication_date": element_text(pub, "date") or root.get("date-publ"),
+    }
+
+
+def applicant_parties(biblio: ET.Element) -> list[ET.Element]:
+    """The applicant elements of both layouts.
+
+    v4.0-v4.2: ``parties/applicants/applicant``; v4.3+: ``us-parties/us-applicants/
+    us-applicant``.
+    """
+    return biblio.findall("parties/applicants/applicant") + biblio.findall(
+        "us-parties/us-applicants/us-applicant"
+    )
+
+
+def applicant_country(applicant: ET.Element) -> str | None:
+    """An applicant's residence country, else its address country (placeholders dropped)."""
+    return party_country(
+        element_text(applicant, "residence/country") or element_text(applicant, ADDRESS_COUNTRY)
+    )
+
+
+def priority_claims(biblio: ET.Element) -> list[ET.Element]:
+    """The ``priority-claims/priority-claim`` elements (foreign priority)."""
+    return biblio.findall("priority-claims/priority-claim")
+
+
+def earliest_priority(biblio: ET.Element) -> str | None:
+    """The earliest priority-claim date (``YYYYMMDD``), or None without a claim.
+
+    YYYYMMDD strings sort as dates; a malformed one is passed on only when it is the sole
+    claim (validation then flags it), so one odd claim cannot hide the real earliest date.
+    """
+    claimed = [d for d in (element_text(p, "date") for p in priority_claims(biblio)) if d]
+    well_formed = sorted(d for d in claimed if _YYYYMMDD.match(d))
+    return well_formed[0] if well_formed else (claimed[0] if claimed else None)
+
+
+def cpc_codes(biblio: ET.Element) -> list[str]:
+    """CPC symbols, the main one first (v4.4+ ``classifications-cpc``)."""
+    return unique(
+        structured_code(c)
+        for c in biblio.findall("classifications-cpc/main-cpc/classification-cpc")
+        + biblio.findall("classifications-cpc/further-cpc/classification-cpc")
+    )
+
+
+def cited_publications(biblio: ET.Element) -> list[str]:
+    """Cited patents (``patcit`` only; ``nplcit`` skipped), as written.
+
+    Up to v4.2 citations are references-cited/citation, from v4.3 us-references-cited/
+    us-citation; a document never has both, reading both costs nothing.
+    """
+    cited = [
+        citation_number(d)
+        for d in biblio.findall("references-cited/citation/patcit/document-id")
+        + biblio.findall("us-references-cited/us-citation/patcit/document-id")
+    ]
+    return [c for c in cited if c]
+
+
+def element_text(element: ET.Element | None, path: str) -> str | None:
     """Return the stripped text of the first ``path`` under ``element`` (None if absent/blank)."""
     if element is None:
         return None
@@ -237,7 +309,8 @@ def _text(element: ET.Element | None, path: str) -> str | None:
     return value or None
 
 
-def _all_text(element: ET.Element | None) -> str | None:
+def all_text(element: ET.Element | None) -> str | None:
+    """All text under ``element``, whitespace collapsed (None if absent or blank)."""
     # Inline markup (<sub>, <i>) is part of a word ("H<sub>2</sub>O"), so pieces join bare.
     if element is None:
         return None
@@ -245,73 +318,86 @@ def _all_text(element: ET.Element | None) -> str | None:
     return value or None
 
 
-def _abstract(element: ET.Element | None) -> str | None:
+def abstract_text(element: ET.Element | None) -> str | None:
     """Text of ``<abstract>``: its paragraphs joined with a space, whitespace collapsed."""
     if element is None:
         return None
     paragraphs = element.findall("p")
     if not paragraphs:
-        return _all_text(element)
-    value = " ".join(t for t in (_all_text(p) for p in paragraphs) if t)
+        return all_text(element)
+    value = " ".join(t for t in (all_text(p) for p in paragraphs) if t)
     return value or None
 
 
-def _join(*parts: str | None) -> str:
+def join_parts(*parts: str | None) -> str:
+    """Concatenate the parts that are present (``US`` + ``06836899`` + ``B1``)."""
     return "".join(p for p in parts if p)
 
 
-def _citation(doc: ET.Element) -> str | None:
+def citation_number(doc: ET.Element) -> str | None:
     """Country + doc-number + kind of a cited patent, as written.
 
     Foreign doc-numbers often repeat the office already (``<country>WO</country>
     <doc-number>WO 9839984</doc-number>``); the country is then not prefixed a second time.
     """
-    country, number, kind = _text(doc, "country"), _text(doc, "doc-number"), _text(doc, "kind")
+    country, number, kind = (
+        element_text(doc, "country"),
+        element_text(doc, "doc-number"),
+        element_text(doc, "kind"),
+    )
     if not number:
         return None
     if country and number.upper().startswith(country.upper()):
         country = None
-    return _join(country, number, kind)
+    return join_parts(country, number, kind)
 
 
-def _unique(values: Iterable[str | None]) -> list[str]:
+def unique(values: Iterable[str | None]) -> list[str]:
+    """The non-empty values, first occurrences, in order."""
     return list(dict.fromkeys(v for v in values if v))
 
 
-def _party_name(party: ET.Element) -> str | None:
+def party_name(party: ET.Element) -> str | None:
+    """A party's organisation name, else "first-name last-name"."""
     book = party.find("addressbook")
     if book is None:
         return None
-    org = _text(book, "orgname")
+    org = element_text(book, "orgname")
     if org:
         return org
-    person = " ".join(p for p in (_text(book, "first-name"), _text(book, "last-name")) if p)
+    person = " ".join(
+        p for p in (element_text(book, "first-name"), element_text(book, "last-name")) if p
+    )
     return person or None
 
 
-def _country(value: str | None) -> str | None:
+def party_country(value: str | None) -> str | None:
+    """A country as written, or None for the USPTO's placeholders (``unknown``, ``omitted``)."""
     if value is None or value.strip().lower() in _NO_COUNTRY:
         return None
     return value
 
 
-def _ipc_codes(biblio: ET.Element) -> list[str]:
-    codes = [
-        _structured_code(c) for c in biblio.findall("classifications-ipcr/classification-ipcr")
-    ]
+def ipc_codes(biblio: ET.Element) -> list[str]:
+    """IPC symbols: ``classifications-ipcr`` and the v4.0 ``classification-ipc`` strings."""
+    codes = [structured_code(c) for c in biblio.findall("classifications-ipcr/classification-ipcr")]
     # v4.0 (and the odd later document) carries the pre-reform IPC as fixed-width strings.
     for ipc in biblio.findall("classification-ipc"):
         for tag in ("main-classification", "further-classification"):
             codes.extend(_legacy_ipc(e.text) for e in ipc.findall(tag))
-    return _unique(codes)
+    return unique(codes)
 
 
-def _structured_code(element: ET.Element) -> str | None:
+def structured_code(element: ET.Element) -> str | None:
     """``H01L 21/67`` from an ipcr/cpc element's section, class, subclass, groups."""
-    head = _join(_text(element, "section"), _text(element, "class"), _text(element, "subclass"))
+    head = join_parts(
+        element_text(element, "section"),
+        element_text(element, "class"),
+        element_text(element, "subclass"),
+    )
     if not head:
         return None
-    main, sub = _text(element, "main-group"), _text(element, "subgroup")
+    main, sub = element_text(element, "main-group"), element_text(element, "subgroup")
     if main and sub:
         return f"{head} {main}/{sub}"
     # Incomplete symbols are passed on as they are: validation decides whether they are usable.

@@ -54,14 +54,15 @@ class ReportInputs:
             ``grade``).
         grading: the settings the grade run used (:func:`grading_settings`).
         nodes: one row per technology node: ``domain, node_id, size, label, filing_years,
-            countries, centroid``.
+            countries, languages, centroid``.
         centrality: the technology network's vertices: ``domain, vertex, label, patents,
             pagerank, betweenness, degree, community``.
         edges: the technology network's edges: ``domain, source, target, weight``.
         codes: the most central IPC/CPC codes of each domain's code network: ``domain,
             vertex, label, patents, pagerank``.
         domain_stats: per domain, numbers from the cluster and graph runs (``patents``,
-            ``n_nodes``, ``noise_fraction``, ``min_cluster_size``, ``citation_weight``).
+            ``n_nodes``, ``noise_fraction``, ``min_cluster_size``, ``citation_weight``,
+            ``languages``: patents per detected language).
         agreement: expert concordance per round and dimension (``round, dimension, experts,
             items, w, p_value``); ``None`` when no expert scores were given.
         options: what to show (:class:`ReportOptions`).
@@ -91,9 +92,21 @@ class ReportInputs:
                 setattr(self, name, frame.reindex(columns=[*frame.columns, *missing]))
 
 
+NODE_COLUMNS = (
+    "domain",
+    "node_id",
+    "size",
+    "label",
+    "filing_years",
+    "countries",
+    "languages",
+    "centroid",
+)
+"""The columns of ``nodes/`` the report uses."""
+
 _COLUMNS = {
     "grades": GRADE_COLUMNS,
-    "nodes": ("domain", "node_id", "size", "label", "filing_years", "countries", "centroid"),
+    "nodes": NODE_COLUMNS,
     "centrality": ("domain", "vertex", "label", "patents", "pagerank", "betweenness", "degree"),
     "edges": ("domain", "source", "target", "weight"),
     "codes": ("domain", "vertex", "label", "patents", "degree", "strength", "pagerank"),

@@ -19,11 +19,12 @@ import plotly.graph_objects as go
 
 from techscreen.config import DIMENSIONS
 from techscreen.grade.scoring import TIERS
-from techscreen.report import figures
+from techscreen.report import figures, languages
 from techscreen.report.data import (
     LINEAGE_STAGES,
     NO_DOMAIN,
     ReportInputs,
+    as_dict,
     domain_of,
     finite,
 )
@@ -316,9 +317,46 @@ def _domain_section(inputs: ReportInputs, domain: str, items: pd.DataFrame, fig:
             "No applicant countries recorded.",
         ),
         _codes(_rows_of(inputs.codes, "domain", domain)),
+        _languages(nodes, inputs.domain_stats.get(domain, {}).get("languages") or {}),
         "</section>",
     ]
     return "".join(parts)
+
+
+def _languages(nodes: pd.DataFrame, counts: dict[str, int]) -> str:
+    """Patents per language in the domain, and each node's languages (flagged ones marked)."""
+    head = "<h3>Languages</h3>"
+    if not counts:
+        return head + "<p class='missing'>No languages recorded.</p>"
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    domain = "".join(f"<tr><td>{esc(k)}</td><td>{int(v):,}</td></tr>" for k, v in ordered)
+    mixed = languages.is_mixed(counts)
+    rows = []
+    for node in nodes.sort_values(["size", "node_id"], ascending=[False, True]).itertuples():
+        own = as_dict(getattr(node, "languages", None))
+        driven = languages.language_driven(own, counts)
+        flag = f"⚑ {esc(driven)} ≥ {languages.DOMINANT:.0%}" if driven else ""
+        marked = " class='flagged'" if driven else ""
+        rows.append(
+            f"<tr{marked}><td>{esc(node.node_id)}</td>"
+            f"<td>{esc(node.label)}</td><td>{int(node.size):,}</td>"
+            f"<td>{esc(languages.share_text(own))}</td><td>{flag}</td></tr>"
+        )
+    verdict = (
+        "Mixed domain: a node ⚑ is 80% or more one language, so language rather than "
+        "technology may have formed it."
+        if mixed
+        else "One language holds 80% or more of the domain: nodes are not flagged."
+    )
+    return (
+        head
+        + "<table class='languages'><thead><tr><th>language</th><th>patents</th></tr></thead>"
+        + f"<tbody>{domain}</tbody></table><p>{esc(verdict)}</p>"
+        + "<table class='node-languages'><thead><tr><th>node</th><th>label</th><th>patents</th>"
+        + "<th>languages</th><th></th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
 
 
 def render(inputs: ReportInputs, generated: datetime | None = None) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from techscreen.report import languages
 from techscreen.report.data import ReportOptions, as_dict, as_list, finite
 
 CONCENTRATED = 0.9
@@ -38,9 +39,11 @@ def domain_notes(
 
     Args:
         items: the domain's graded items (rows of ``grades/``).
-        nodes: the domain's technology nodes (``size``, ``countries``).
+        nodes: the domain's technology nodes (``node_id``, ``size``, ``countries``,
+            ``languages``).
         stats: numbers from the cluster and graph runs (``patents``, ``n_nodes``,
-            ``noise_fraction``, ``min_cluster_size``, ``citation_evidence``); any may be absent.
+            ``noise_fraction``, ``min_cluster_size``, ``citation_evidence``, ``languages``); any
+            may be absent.
         grading: the grading settings (``normalisation``).
         options: ``thin_patents``.
     """
@@ -89,6 +92,20 @@ def domain_notes(
                 f"{share:.0%} of the patents come from one country ({country}): the country-share "
                 "indicators (cn_share, cn_rta, cn_lead) have little variation to work with."
             )
+    driven = [
+        node
+        for node, own in zip(
+            nodes.get("node_id", []), nodes.get("languages", pd.Series(dtype=object)), strict=False
+        )
+        if languages.language_driven(as_dict(own), stats.get("languages") or {})
+    ]
+    if driven:
+        notes.append(
+            f"{_plural(len(driven), 'node')} of this mixed-language domain "
+            f"{'is' if len(driven) == 1 else 'are'} {languages.DOMINANT:.0%} or more one "
+            "language: language rather than technology may have formed "
+            f"{'it' if len(driven) == 1 else 'them'} (flagged ⚑ under Languages)."
+        )
     if len(graded_nodes):
         neutral = Counter(n for v in graded_nodes["neutral"] for n in as_list(v))
         everywhere = sorted(k for k, c in neutral.items() if c == len(graded_nodes))

@@ -31,7 +31,7 @@ from techscreen.embed.quality import main_subclass
 from techscreen.embed.registry import make_embedder
 from techscreen.io.handoff import sample_groups_to_pandas
 from techscreen.io.tables import WorkspaceError, append_partition, read_table, table_meta
-from techscreen.schema import NODES, NOISE_NODE
+from techscreen.schema import NODES, NOISE_NODE, UNDETERMINED
 from techscreen.stages import Context, chosen_domains
 from techscreen.stages.embed import KEY, existing_vectors
 
@@ -44,6 +44,7 @@ _PATENT_COLUMNS = (
     "filing_year",
     "applicant_countries",
     "jurisdiction",
+    "language",
 )
 
 
@@ -118,6 +119,21 @@ def _overall(per_domain: dict[str, dict[str, Any]], counts: dict[str, dict[str, 
     return out
 
 
+def language_counts(assignments: DataFrame, patents: DataFrame) -> dict[str, dict[str, int]]:
+    """Patents per detected language in each domain (noise included; none: ``und``)."""
+    language = F.coalesce(F.col("language"), F.lit(UNDETERMINED))
+    rows = (
+        assignments.join(patents.select("publication_number", "language"), "publication_number")
+        .groupBy("domain", language.alias("language"))
+        .count()
+        .collect()
+    )
+    out: dict[str, dict[str, int]] = {}
+    for r in sorted(rows, key=lambda r: (r["domain"], r["language"])):
+        out.setdefault(r["domain"], {})[r["language"]] = int(r["count"])
+    return out
+
+
 def run_cluster(ctx: Context) -> dict[str, Any]:
     """Cluster every chosen domain into technology nodes and assign every patent."""
     s, c = ctx.settings, ctx.settings.cluster
@@ -171,6 +187,7 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             )
             .collect()
         }
+        languages = language_counts(assignments, patents)
         members = (  # read by each of node_rows' aggregates; only node-level rows leave
             assignments.where(F.col("node") != NOISE_NODE)
             .join(patents.select("publication_number", *_PATENT_COLUMNS), "publication_number")
@@ -187,6 +204,7 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
         for domain, d in per_domain.items():
             d["noise_fraction"] = round(counts[domain]["noise"] / counts[domain]["patents"], 4)
             d["patents"] = counts[domain]["patents"]
+            d["languages"] = languages.get(domain, {})
         summary = _overall(per_domain, counts)
         summary["seconds"] = round(time.perf_counter() - started, 1)
         run.log(

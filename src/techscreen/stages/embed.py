@@ -43,6 +43,14 @@ def existing_vectors(ctx: Context, embedder_id: str) -> DataFrame | None:
 def run_embed(ctx: Context) -> dict[str, Any]:
     """Embed the patents that this embedder has not embedded yet (same content hash)."""
     s = ctx.settings
+    if s.embed.routes or s.embed.prefer_english:
+        # techscreen.embed.routing decides per record; the stages do not apply it yet (the
+        # cluster stage must first cluster each vector space apart). Refuse rather than
+        # silently embed everything with embed.embedder.
+        raise ValueError(
+            "embed.routes / embed.prefer_english are not applied by the embed stage yet: "
+            "leave them empty, or set embed.embedder (e.g. lexical-zh) for the whole corpus"
+        )
     ensure_built(s.embed)
     embedder = make_embedder(s.embed)
     eid = embedder.embedder_id
@@ -78,6 +86,8 @@ def run_embed(ctx: Context) -> dict[str, Any]:
             "embedder_id": eid,
             "data_version": upstream.get("data_version", ""),
         }
+        if embedder.length_sorted:
+            todo = fixed_batches(todo, pending, s.embed.sort_window)
         vectors = embed(
             todo, embedder, s.embed.text_recipe, s.embed.sort_window, s.embed.max_padding
         )
@@ -89,6 +99,18 @@ def run_embed(ctx: Context) -> dict[str, Any]:
         summary["ipc_knn_agreement_at_10"] = ipc_knn_agreement(ctx, eid, patents)
         run.log(metrics={k: v for k, v in summary.items() if isinstance(v, int | float)})
     return summary
+
+
+def fixed_batches(todo: DataFrame, rows: int, window: int) -> DataFrame:
+    """``todo`` in partitions and an order that depend on its rows only, not on its layout.
+
+    A padded batch gives a text a vector that differs in the last bits from the same text in
+    another batch (the padding changes the summation order). Hash-partitioning by patent key
+    into ``ceil(rows / window)`` parts, sorted by key, makes every batch the same whatever
+    the input order, Spark's partition count or the cluster, so the vectors are identical.
+    """
+    parts = max(1, -(-rows // window))
+    return todo.repartition(parts, *KEY).sortWithinPartitions(*KEY)
 
 
 def batch_stats(ctx: Context, files: list[str], patents: DataFrame) -> dict[str, Any]:

@@ -17,6 +17,7 @@ absolute path.
 from __future__ import annotations
 
 import ast
+import json
 import logging
 import re
 import shutil
@@ -36,9 +37,9 @@ from techscreen.experiments import chosen_run
 from techscreen.grade.scoring import TIERS
 from techscreen.io.exports import write_csv
 from techscreen.io.files import replace_dir, staging_dir
-from techscreen.io.tables import WorkspaceError, read_table
+from techscreen.io.tables import META_FILE, WorkspaceError, read_table
 from techscreen.report import ReportInputs, ReportOptions, export_frame, render
-from techscreen.report.data import GRADE_COLUMNS, as_dict, grading_settings
+from techscreen.report.data import GRADE_COLUMNS, NODE_COLUMNS, as_dict, grading_settings
 from techscreen.schema import CODE_NETWORK, TECHNOLOGY_NETWORK
 from techscreen.stages import Context
 
@@ -111,6 +112,10 @@ def _domain_stats(ctx: Context, lineage: dict[str, str], domains: list[str]) -> 
         weights = {k: v for k, v in graph.items() if k.startswith(f"{d}.node_edges.weights.")}
         if weights:  # the graph run logs the evidence weights it used; citations absent = none
             found["citation_evidence"] = weights.get(f"{d}.node_edges.weights.citations", 0) > 0
+        prefix = f"{d}.languages."
+        found["languages"] = {
+            k[len(prefix) :]: int(v) for k, v in cluster.items() if k.startswith(prefix)
+        }
         stats[d] = found
     return stats
 
@@ -166,7 +171,7 @@ def _inputs(ctx: Context, grade_run: str) -> tuple[ReportInputs, pd.DataFrame]:
     nodes = (
         read_table(ctx.spark, s, "nodes")
         .where((F.col("run_id") == lineage["cluster"]) & F.col("domain").isin(domains))
-        .select("domain", "node_id", "size", "label", "filing_years", "countries", "centroid")
+        .select(*NODE_COLUMNS)
         .toPandas()  # one row per technology node
     )
     in_graph = (F.col("run_id") == lineage["graph"]) & F.col("domain").isin(domains)
@@ -208,11 +213,12 @@ def _inputs(ctx: Context, grade_run: str) -> tuple[ReportInputs, pd.DataFrame]:
     return inputs, grades
 
 
-def _write(folder: Path, page: str, export: pd.DataFrame) -> dict[str, Path]:
+def _write(folder: Path, page: str, export: pd.DataFrame, meta: dict[str, str]) -> dict[str, Path]:
     """Write the report folder atomically: built beside it, then renamed into place."""
     tmp = staging_dir(folder)
     tmp.mkdir()
     try:
+        (tmp / META_FILE).write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
         (tmp / PAGE).write_text(page, encoding="utf-8")
         write_csv(export, tmp / CSV)
         export.to_parquet(tmp / PARQUET, index=False)
@@ -238,7 +244,8 @@ def run_report(ctx: Context) -> dict[str, Any]:
         )
         page = render(inputs)
         export = export_frame(grades, grade_run)
-        files = _write(workspace(ctx.settings) / REPORT_FOLDER, page, export)
+        meta = {"run_id": run.run_id, "grade_run": grade_run}
+        files = _write(workspace(ctx.settings) / REPORT_FOLDER, page, export, meta)
         for path in files.values():
             run.artifact(path, REPORT_FOLDER)
         summary = {

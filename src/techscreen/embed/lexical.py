@@ -1,0 +1,417 @@
+"""``lexical-zh``: a Chinese-capable embedder fitted on the corpus itself (TF-IDF + SVD).
+
+No multilingual transformer ships in a package we can install offline, and MiniLM (an
+English model) sees Chinese as a string of characters. This embedder is honest about being
+*lexical*: a text's vector is its sublinear TF-IDF over jieba words and Han character
+n-grams (:mod:`techscreen.embed.zh_text`; English words too, since corpora are mixed),
+projected by a truncated SVD (latent semantic analysis) to ``dims`` dimensions and
+L2-normalised. Texts that share vocabulary, or vocabulary that co-occurs in the fit corpus,
+come out close; synonyms that never co-occur do not, and a Chinese and an English text
+about the same thing share no feature at all.
+
+:class:`LexicalModel` follows the scikit-learn contract (``fit`` returns ``self``, learned
+state ends in ``_``); :func:`build_lexical` fits one and saves it with a model card;
+:class:`LexicalEmbedder` reads the folder behind the :class:`~techscreen.embed.base.Embedder`
+interface. The fit is deterministic for a seed (sorted vocabulary, seeded randomized SVD
+with sign flipping), and the embedder id is a digest of the model files, which name the
+fit corpus: a refit on other texts, with another seed or other settings gets a new id, an
+identical refit keeps it (its vectors are the same).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from techscreen.embed.base import FolderEmbedder
+from techscreen.embed.zh_text import Analyser, versions
+from techscreen.io.files import replace_dir, staging_dir
+
+logger = logging.getLogger(__name__)
+
+KIND = "lexical-zh"
+REBUILD_COMMAND = "techscreen models build-lexical-zh"
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+VOCABULARY = "vocabulary.json"
+IDF = "idf.npy"
+COMPONENTS = "components.npy"
+CARD_JSON = "card.json"
+CARD_MD = "README.md"
+# The files that define the vectors (the card and README carry a build date: not these).
+MODEL_FILES = (CONFIG, VOCABULARY, IDF, COMPONENTS)
+# LexicalModel's parameters, as config.json records them.
+PARAMS = (
+    "dims",
+    "char_ngrams",
+    "hmm",
+    "simplify",
+    "min_df",
+    "max_df",
+    "max_features",
+    "max_words",
+    "seed",
+)
+
+
+def corpus_sha256(texts: Sequence[str]) -> str:
+    """The training-corpus fingerprint: sha256 of the texts in order, newline-joined."""
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()
+
+
+class LexicalModel:
+    """TF-IDF (sublinear tf, smooth idf, L2 rows) over :class:`Analyser` features, then SVD.
+
+    Args:
+        dims: SVD dimensions (fewer when the fit corpus has fewer documents or features).
+        char_ngrams: Han character n-gram lengths (see :class:`Analyser`).
+        hmm: jieba's HMM for words outside its dictionary.
+        simplify: traditional → simplified characters first.
+        min_df: a feature must occur in at least this many fit texts.
+        max_df: … and in at most this share of them (drops boilerplate such as 本发明, the).
+        max_features: the most frequent features kept (by document frequency); the model
+            holds ``max_features × dims`` float32 weights.
+        max_words: words of a fit text read (the embedder truncates at ``max_tokens``).
+        seed: the randomized SVD's seed.
+    """
+
+    def __init__(
+        self,
+        *,
+        dims: int = 256,
+        char_ngrams: Sequence[int] = (1, 2),
+        hmm: bool = False,
+        simplify: bool = True,
+        min_df: int = 2,
+        max_df: float = 0.5,
+        max_features: int = 65536,
+        max_words: int = 256,
+        seed: int = 0,
+    ) -> None:
+        self.dims = dims
+        self.char_ngrams = tuple(char_ngrams)
+        self.hmm = hmm
+        self.simplify = simplify
+        self.min_df = min_df
+        self.max_df = max_df
+        self.max_features = max_features
+        self.max_words = max_words
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        """The fit parameters (what MLflow logs)."""
+        params = {name: getattr(self, name) for name in PARAMS}
+        return {**params, "char_ngrams": list(self.char_ngrams)}
+
+    @property
+    def analyser(self) -> Analyser:
+        """The text → features step of this model."""
+        found = self.__dict__.get("analyser_")
+        if found is None:
+            found = self.__dict__["analyser_"] = Analyser(
+                char_ngrams=self.char_ngrams, hmm=self.hmm, simplify=self.simplify
+            )
+        return found
+
+    def fit(self, texts: Sequence[str]) -> LexicalModel:
+        """Learn the vocabulary, idf and SVD projection from ``texts``.
+
+        Raises:
+            ValueError: if fewer than 3 texts or 3 features survive the document-frequency
+                filters (nothing to project).
+        """
+        from sklearn.decomposition import TruncatedSVD
+
+        started = time.perf_counter()
+        features, _ = self.analyser.analyse_all(texts, self.max_words)
+        n = len(features)
+        df: Counter[str] = Counter()
+        for doc in features:
+            df.update(set(doc))
+        kept = [(f, c) for f, c in df.items() if self.min_df <= c <= self.max_df * n]
+        kept.sort(key=lambda fc: (-fc[1], fc[0]))  # ties broken by the feature: deterministic
+        kept = sorted(kept[: self.max_features])
+        if n < 3 or len(kept) < 3:
+            raise ValueError(
+                f"lexical fit corpus too small: {n} texts, {len(kept)} features with "
+                f"min_df={self.min_df}, max_df={self.max_df}"
+            )
+        self.vocabulary_ = {f: i for i, (f, _) in enumerate(kept)}
+        counts = np.array([c for _, c in kept], dtype=np.float64)
+        self.idf_ = (np.log((1.0 + n) / (1.0 + counts)) + 1.0).astype(np.float32)
+        x = self._tfidf(features)
+        k = min(self.dims, min(x.shape) - 1)
+        if k < self.dims:
+            logger.warning("lexical fit: only %d dimensions (of %d) from this corpus", k, self.dims)
+        svd = TruncatedSVD(k, algorithm="randomized", n_iter=7, random_state=self.seed).fit(x)
+        self.components_ = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
+        self.explained_variance_ = float(svd.explained_variance_ratio_.sum())
+        self.fit_docs_ = n
+        self.fit_seconds_ = round(time.perf_counter() - started, 1)
+        logger.info(
+            "lexical fit: %d texts, %d features, %d dims in %.1f s",
+            n,
+            len(kept),
+            k,
+            self.fit_seconds_,
+        )
+        return self
+
+    def _tfidf(self, features: Sequence[Sequence[str]]) -> Any:
+        """Rows of sublinear TF-IDF, L2-normalised (a text without known features: zeros)."""
+        from scipy.sparse import csr_matrix
+
+        get = self.vocabulary_.get
+        lengths = np.fromiter(map(len, features), dtype=np.int64, count=len(features))
+        flat = np.fromiter(
+            (get(f, -1) for doc in features for f in doc), dtype=np.int64, count=int(lengths.sum())
+        )
+        rows = np.repeat(np.arange(len(features)), lengths)
+        known = flat >= 0
+        shape = (len(features), len(self.vocabulary_))
+        ones = np.ones(int(known.sum()), dtype=np.float32)
+        x = csr_matrix((ones, (rows[known], flat[known])), shape=shape)  # duplicates summed
+        x.sum_duplicates()
+        x.data = (1.0 + np.log(x.data)) * self.idf_[x.indices]
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        x.data /= np.repeat(np.maximum(norms, 1e-12), np.diff(x.indptr)).astype(np.float32)
+        return x
+
+    def project(self, features: Sequence[Sequence[str]]) -> np.ndarray:
+        """Float32 vectors (not normalised) of texts already analysed."""
+        return np.asarray(self._tfidf(features) @ self.components_, dtype=np.float32)
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """Float32 vectors (not normalised) of ``texts``, truncated at ``max_words``."""
+        return self.project(self.analyser.analyse_all(texts, self.max_words)[0])
+
+    def config(self, corpus: dict[str, Any]) -> dict[str, Any]:
+        """What ``config.json`` holds: parameters, library versions, corpus fingerprint."""
+        return {
+            "kind": KIND,
+            "format_version": FORMAT_VERSION,
+            **self.get_params(),
+            "dim": int(self.components_.shape[1]),
+            "features": len(self.vocabulary_),
+            "fit_docs": self.fit_docs_,
+            "corpus_sha256": corpus["texts_sha256"],
+            "libraries": versions(),
+        }
+
+    def save(self, folder: Path, corpus: dict[str, Any]) -> None:
+        """Write the model files (``MODEL_FILES``) into an existing ``folder``."""
+        (folder / CONFIG).write_text(
+            json.dumps(self.config(corpus), indent=2) + "\n", encoding="utf-8"
+        )
+        vocabulary = sorted(self.vocabulary_, key=self.vocabulary_.__getitem__)
+        (folder / VOCABULARY).write_text(json.dumps(vocabulary, ensure_ascii=False), "utf-8")
+        np.save(folder / IDF, self.idf_)
+        np.save(folder / COMPONENTS, self.components_)
+
+    @classmethod
+    def read(cls, folder: Path) -> tuple[LexicalModel, dict[str, Any]]:
+        """The fitted model saved in ``folder``, and its config."""
+        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        if config.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{folder} holds lexical model format {config.get('format_version')}, this "
+                f"techscreen reads {FORMAT_VERSION}: rebuild it with `{REBUILD_COMMAND}`"
+            )
+        model = cls(**{k: config[k] for k in PARAMS})
+        vocabulary = json.loads((folder / VOCABULARY).read_text(encoding="utf-8"))
+        model.vocabulary_ = {f: i for i, f in enumerate(vocabulary)}
+        model.idf_ = np.load(folder / IDF)
+        model.components_ = np.load(folder / COMPONENTS)
+        model.fit_docs_ = config["fit_docs"]
+        return model, config
+
+
+def build_lexical(
+    out_dir: Path,
+    texts: Sequence[str],
+    *,
+    corpus: dict[str, Any] | None = None,
+    **params: Any,
+) -> Path:
+    """Fit a :class:`LexicalModel` on ``texts`` and save it to ``out_dir`` with a model card.
+
+    The folder is written beside ``out_dir`` and renamed into place, so a crash never leaves
+    a half-written model.
+
+    Args:
+        out_dir: the model folder to create (replaced if it exists).
+        texts: the fit corpus (patent texts, any language).
+        corpus: facts about ``texts`` for the card (``static_fit.read_corpus`` gives them);
+            ``texts_sha256`` is computed when missing.
+        **params: :class:`LexicalModel` parameters.
+
+    Returns:
+        ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    texts = list(texts)
+    corpus = {"docs": len(texts), **(corpus or {})}
+    corpus.setdefault("texts_sha256", corpus_sha256(texts))
+    model = LexicalModel(**params).fit(texts)
+    facts = {
+        **model.config(corpus),
+        "corpus": corpus,
+        "explained_variance": round(model.explained_variance_, 4),
+        "fit_seconds": model.fit_seconds_,
+        "size_mb": round((model.components_.nbytes + model.idf_.nbytes) / 2**20, 1),
+        "build_date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rebuild_command": REBUILD_COMMAND,
+    }
+    tmp = staging_dir(out_dir)
+    try:
+        tmp.mkdir()
+        model.save(tmp, corpus)
+        (tmp / CARD_JSON).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+        (tmp / CARD_MD).write_text(card_markdown(facts), encoding="utf-8")
+        replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("saved lexical-zh embedder to %s", out_dir)
+    return out_dir
+
+
+def card_markdown(facts: dict[str, Any]) -> str:
+    """The model card (``README.md`` of the model folder): the facts of ``card.json``."""
+    corpus = "\n".join(f"| {k} | `{v}` |" for k, v in facts["corpus"].items())
+    ngrams = ", ".join(str(n) for n in facts["char_ngrams"]) or "none"
+    return f"""# lexical-zh: a lexical embedder for Chinese (and mixed) patent text
+
+**What it is.** Latent semantic analysis fitted on a patent corpus: each text becomes
+sublinear TF-IDF weights over jieba words (and lower-case Latin-script words) plus Han
+character n-grams of lengths {ngrams}, projected by a truncated SVD to {facts["dim"]}
+dimensions and L2-normalised. Text is normalised first (NFKC: full-width → half-width;
+lower case; traditional → simplified with OpenCC). No neural network, no download.
+
+**What it is not.** It is *lexical, not semantic*. Two texts are close when they share
+words or character n-grams, or words that co-occur in the fit corpus; synonyms that never
+co-occur there are not close, negation and word order are ignored, and a Chinese text and
+its English translation share no feature (their vectors are unrelated). Its vectors live
+in their own space: never compare or cluster them with MiniLM's. Features absent from the
+fit corpus are ignored, so a text in a field or language the corpus lacks gets a weak or
+zero vector: refit on the corpus you screen.
+
+| fact | value |
+|---|---|
+| dimensions | {facts["dim"]} (asked: {facts["dims"]}) |
+| features (vocabulary) | {facts["features"]} (at most {facts["max_features"]}) |
+| document frequency kept | ≥ {facts["min_df"]} texts and ≤ {facts["max_df"]:.0%} of them |
+| words read per text | {facts["max_words"]} |
+| jieba HMM for unknown words | {facts["hmm"]} |
+| traditional → simplified | {facts["simplify"]} |
+| SVD seed | {facts["seed"]} |
+| variance explained by the SVD | {facts["explained_variance"]:.1%} |
+| weights | {facts["size_mb"]} MB float32 |
+| libraries | {", ".join(f"{k} {v}" for k, v in facts["libraries"].items())} |
+| fit time | {facts["fit_seconds"]} s |
+| build date (UTC) | {facts["build_date"]} |
+
+## Training corpus
+
+| fact | value |
+|---|---|
+{corpus}
+
+`texts_sha256` is the corpus fingerprint (sha256 of the fit texts, newline-joined); it is
+also in `config.json`, so the embedder id changes when the model is refitted on other
+texts (or with another seed or settings), and stays when an identical refit gives
+identical vectors.
+
+## Rebuild
+
+```
+{facts["rebuild_command"]}
+```
+"""
+
+
+class LexicalEmbedder(FolderEmbedder):
+    """A ``lexical-zh`` model folder built by :func:`build_lexical`.
+
+    Args:
+        path: the model folder (``LexicalSettings.path``).
+        max_tokens: words per text kept (jieba and Latin words; see ``zh_text``).
+        batch_size: texts per :meth:`_encode` call.
+    """
+
+    kind = KIND
+    length_sorted = False
+
+    def __init__(
+        self, *, path: str = "models/lexical-zh", max_tokens: int = 256, batch_size: int = 64
+    ) -> None:
+        super().__init__(path=path, max_tokens=max_tokens, batch_size=batch_size)
+
+    def _check_folder(self) -> None:
+        missing = [name for name in MODEL_FILES if not (self.folder / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"no lexical-zh model at {self.folder} (missing {', '.join(missing)}): "
+                f"build it with `{REBUILD_COMMAND}`"
+            )
+
+    def model_fingerprint(self) -> str:
+        """Digest of the model files (vocabulary, idf, projection, config with the corpus)."""
+        self._check_folder()
+        digest = hashlib.sha256()
+        for name in MODEL_FILES:
+            digest.update(name.encode())
+            digest.update((self.folder / name).read_bytes())
+        return digest.hexdigest()
+
+    def load(self) -> LexicalEmbedder:
+        """Read the model and warm jieba's dictionary (about a second, once per process).
+
+        Raises:
+            FileNotFoundError: if the folder holds no model.
+        """
+        self._check_folder()
+        model, config = LexicalModel.read(self.folder)
+        built_with, now = config.get("libraries", {}), versions()
+        if built_with != now:
+            logger.warning(
+                "lexical-zh at %s was built with %s, this process has %s: segmentation may "
+                "differ; rebuild with `%s`",
+                self.folder,
+                built_with,
+                now,
+                REBUILD_COMMAND,
+            )
+        model.analyser.analyse("预热")  # loads jieba's dictionary now, not in the first batch
+        self.model_ = model
+        self.config_ = config
+        return self
+
+    @property
+    def dim(self) -> int:
+        """The SVD dimension of the fit."""
+        return int(self.model_.components_.shape[1])
+
+    def token_counts(self, texts: Sequence[str]) -> np.ndarray:
+        """Words of each text (jieba and Latin words) before truncation."""
+        return self.encode_counted(texts)[1]
+
+    def encode_counted(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors and word counts from one analysis (segmenting is most of the cost)."""
+        features, counts = self.model_.analyser.analyse_all(texts, self.max_tokens)
+        vectors = self.model_.project(features)
+        return self.normalised(vectors), np.asarray(counts, dtype=np.int64)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        features, _ = self.model_.analyser.analyse_all(texts, self.max_tokens)
+        return self.model_.project(features)

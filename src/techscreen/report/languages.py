@@ -1,0 +1,51 @@
+"""Languages in the report: patents per language per domain and node, and suspect nodes.
+
+A domain is *mixed* when no language holds 80 % of its patents whose language was detected.
+In a mixed domain, a node whose members are 80 % or more one language is flagged: one
+language rather than one technology may have formed it. Embedders that see characters rather
+than meaning (MiniLM on Chinese) group texts by script first, and such a node says more about
+the corpus than about a technology. Undetermined languages (``und``: too little text) are
+counted but never decide a share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from techscreen.schema import UNDETERMINED
+
+DOMINANT = 0.8
+
+
+def shares(counts: Mapping[str, int]) -> dict[str, float]:
+    """Each detected language's share of the detected ones, largest first (ties by code)."""
+    detected = {k: int(v) for k, v in counts.items() if k != UNDETERMINED and v}
+    total = sum(detected.values())
+    ordered = sorted(detected.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {k: v / total for k, v in ordered} if total else {}
+
+
+def is_mixed(domain_counts: Mapping[str, int]) -> bool:
+    """True when no detected language holds ``DOMINANT`` of the domain's patents."""
+    top = next(iter(shares(domain_counts).values()), None)
+    return top is not None and top < DOMINANT
+
+
+def language_driven(node_counts: Mapping[str, int], domain_counts: Mapping[str, int]) -> str | None:
+    """The language that dominates a node of a mixed domain (≥ ``DOMINANT``), else None."""
+    if not is_mixed(domain_counts):
+        return None
+    node = shares(node_counts)
+    language, share = next(iter(node.items()), (None, 0.0))
+    return language if share >= DOMINANT else None
+
+
+def share_text(counts: Mapping[str, int], most: int = 3) -> str:
+    """E.g. ``zh 62% · en 35% · ko 3%`` (and ``+ 2 more``); ``und`` counts are added last."""
+    parts = [f"{k} {v:.0%}" for k, v in list(shares(counts).items())[:most]]
+    rest = len(shares(counts)) - most
+    if rest > 0:
+        parts.append(f"+ {rest} more")
+    if counts.get(UNDETERMINED):
+        parts.append(f"{int(counts[UNDETERMINED])} undetermined")
+    return " · ".join(parts) or "no language detected"
