@@ -1,8 +1,9 @@
 """Per-language embedding quality on the Chinese patent sets, embedders side by side in one run.
 
-    .venv/bin/python bench/multilingual.py [--docs 1000] [--fit-docs 8000] [--data DIR] [--fp32]
+    .venv/bin/python bench/multilingual.py --data DIR [--docs 1000] [--fit-docs 8000] [--fp32]
 
-For each Chinese set of ``../shared/data`` — ``cn_agri_a01_abstracts`` (label: the IPC
+For each Chinese source set in the ``--data`` folder (the full sets the sample was cut
+from, see data/sample/SOURCE.md) — ``cn_agri_a01_abstracts`` (label: the IPC
 subclass, 10 of A01), the CN records of ``waste_heat_recovery_abstracts`` with exactly one
 search group (label: that IPC main group, of 23) and the CN-office records of
 ``green_aviation_patsnap`` (label: the subclass of the main IPC) — and each embedder, prints
@@ -255,7 +256,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1000, help="evaluated texts per set")
     parser.add_argument("--fit-docs", type=int, default=8000, help="held-out fit texts per set")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="folder of the full source data sets"
+    )
     parser.add_argument("--fp32", action="store_true", help="also fp32 MiniLM (slow on CPU)")
     args = parser.parse_args()
     run(args.data, args.docs, args.fit_docs, args.fp32)
