@@ -1,7 +1,7 @@
 """Scale benchmark: the whole screening pipeline on 100k, 300k and 1M synthetic abstracts.
 
     .venv/bin/python bench/scale.py [--sizes 100000 300000 1000000] [--root DIR] [--seed 0]
-        [--files 8] [--driver-memory 4g] [--embedder static]
+        [--files 8] [--driver-memory 6g] [--shuffle-partitions 32] [--embedder static]
 
     quick run: .venv/bin/python bench/scale.py --sizes 5000 20000
 
@@ -161,11 +161,16 @@ def _main() -> None:
     parser.add_argument("--root", type=Path, default=Path("/tmp/techscreen-scale"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--files", type=int, default=8, help="input parts per size")
-    parser.add_argument("--driver-memory", default="4g")
+    parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument("--shuffle-partitions", type=int, default=32)
     parser.add_argument("--embedder", default="static")
     args = parser.parse_args()
 
-    overrides = [f"embed.embedder={args.embedder}", f"spark.driver_memory={args.driver_memory}"]
+    overrides = [
+        f"embed.embedder={args.embedder}",
+        f"spark.driver_memory={args.driver_memory}",
+        f"spark.shuffle_partitions={args.shuffle_partitions}",
+    ]
     built = time.perf_counter()
     _techscreen("models", "build-static" if args.embedder == "static" else "build-int8")
     built = time.perf_counter() - built
@@ -217,7 +222,8 @@ def _main() -> None:
         40,
         notes=[
             f"embedder {args.embedder} (built {built:.0f} s, untimed); seed {args.seed}; "
-            f"{args.files} input files per size; spark.driver_memory {args.driver_memory}",
+            f"{args.files} input files per size; spark.driver_memory {args.driver_memory}, "
+            f"spark.shuffle_partitions {args.shuffle_partitions}",
             f"load average at the end: {load_average()}; RSS is the process tree (upper bound)",
             f"workspaces under {args.root}",
         ],
