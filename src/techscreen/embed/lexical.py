@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ import numpy as np
 
 from techscreen.embed.base import FolderEmbedder
 from techscreen.embed.zh_text import Analyser, versions
-from techscreen.io.files import replace_dir, staging_dir
+from techscreen.io.files import staged_dir
 
 logger = logging.getLogger(__name__)
 
@@ -272,16 +271,10 @@ def build_lexical(
         "build_date": datetime.now(UTC).isoformat(timespec="seconds"),
         "rebuild_command": REBUILD_COMMAND,
     }
-    tmp = staging_dir(out_dir)
-    try:
-        tmp.mkdir()
+    with staged_dir(out_dir) as tmp:
         model.save(tmp, corpus)
         (tmp / CARD_JSON).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
         (tmp / CARD_MD).write_text(card_markdown(facts), encoding="utf-8")
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("saved lexical-zh embedder to %s", out_dir)
     return out_dir
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ import numpy as np
 
 from techscreen.embed.base import FolderEmbedder, files_fingerprint
 from techscreen.embed.minilm import packaged_minilm
-from techscreen.io.files import replace_dir, staging_dir
+from techscreen.io.files import staged_dir
 
 logger = logging.getLogger(__name__)
 
@@ -138,16 +137,11 @@ def build_static(
         "rebuild_command": REBUILD_COMMAND,
     }
 
-    tmp = staging_dir(out_dir)
-    try:
+    with staged_dir(out_dir) as tmp:
         # model_name: else model2vec's README names the temporary folder.
         static.save_pretrained(tmp, model_name=out_dir.name)
         (tmp / CARD_JSON).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
         (tmp / CARD_MD).write_text(_card_markdown(facts), encoding="utf-8")
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("saved static embedder to %s", out_dir)
     return out_dir
 

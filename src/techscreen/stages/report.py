@@ -20,7 +20,6 @@ import ast
 import json
 import logging
 import re
-import shutil
 import tempfile
 import time
 from dataclasses import asdict
@@ -36,7 +35,7 @@ from techscreen.config import workspace
 from techscreen.experiments import chosen_run
 from techscreen.grade.scoring import TIERS
 from techscreen.io.exports import write_csv
-from techscreen.io.files import replace_dir, staging_dir
+from techscreen.io.files import staged_dir
 from techscreen.io.tables import META_FILE, WorkspaceError, read_table
 from techscreen.report import ReportInputs, ReportOptions, export_frame, render
 from techscreen.report.data import GRADE_COLUMNS, NODE_COLUMNS, as_dict, grading_settings
@@ -215,17 +214,11 @@ def _inputs(ctx: Context, grade_run: str) -> tuple[ReportInputs, pd.DataFrame]:
 
 def _write(folder: Path, page: str, export: pd.DataFrame, meta: dict[str, str]) -> dict[str, Path]:
     """Write the report folder atomically: built beside it, then renamed into place."""
-    tmp = staging_dir(folder)
-    tmp.mkdir()
-    try:
+    with staged_dir(folder) as tmp:
         (tmp / META_FILE).write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
         (tmp / PAGE).write_text(page, encoding="utf-8")
         write_csv(export, tmp / CSV)
         export.to_parquet(tmp / PARQUET, index=False)
-        replace_dir(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {name: folder / name for name in (PAGE, CSV, PARQUET)}
 
 
