@@ -63,7 +63,7 @@ from techscreen.cluster.metrics import agreement_with_classes
 from techscreen.cluster.model import fit_model, normalise, sizing
 from techscreen.config import ClusterSettings, SparkSettings, load_settings
 from techscreen.embed.quality import main_subclass
-from techscreen.embed.registry import make_embedder
+from techscreen.embed.registry import named_embedder
 from techscreen.io.formats import expand, head, readers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +101,7 @@ def real_vectors(
     ``languages`` keeps only patents whose detected language is one of them (None: all).
     """
     settings = load_settings(ROOT / "conf")
-    eid = make_embedder(settings.embed.model_copy(update={"embedder": "static"})).embedder_id
+    eid = named_embedder(settings.embed, "static").embedder_id
     ws = f"paths.workspace={workspace}"
     source = f"workspace {workspace}"
     if not (workspace / "vectors" / f"embedder_id={eid}").exists():
@@ -268,6 +268,7 @@ def scale(x: np.ndarray, n: int, driver_memory: str, seed: int, tmp: Path) -> di
     from pyspark.sql import functions as F
 
     from techscreen.cluster.assign import assign_nodes
+    from techscreen.cluster.spaces import DomainModel
     from techscreen.io.handoff import sample_groups_to_pandas
     from techscreen.schema import NOISE_NODE
     from techscreen.spark import build_session
@@ -296,7 +297,11 @@ def scale(x: np.ndarray, n: int, driver_memory: str, seed: int, tmp: Path) -> di
         del sample
         t3 = time.perf_counter()
         target = tmp / "scale-assignments"
-        assign_nodes(frame, {DOMAIN: model}).write.parquet(str(target))
+        space = "synthetic"
+        assigned = assign_nodes(
+            frame.withColumn("space", F.lit(space)), {DOMAIN: DomainModel({space: model})}
+        )
+        assigned.write.parquet(str(target))
         t4 = time.perf_counter()
     written = spark.read.parquet(str(target))
     row = written.agg(

@@ -36,6 +36,13 @@ def shared_data() -> Path:
     return SHARED
 
 
+def one_embedder(embed_summary: dict) -> tuple[str, dict]:
+    """The embedder id and per-embedder figures of an embed run that used one embedder."""
+    ((embedder_id, figures),) = embed_summary["embedders"].items()
+    assert embed_summary["embedder_ids"] == [embedder_id]
+    return embedder_id, figures
+
+
 @pytest.fixture(scope="session")
 def screening(spark, tmp_path_factory):
     """The README's main command run once on the bundled sample: (workspace, JSON summary)."""

@@ -483,6 +483,11 @@ class ReportSettings(_Strict):
     thin_patents: int = Field(
         500, ge=0, description="a domain with fewer patents is flagged as thin data"
     )
+    language: Literal["en", "zh"] = Field(
+        "en",
+        description="language of node labels and class titles in the report (zh: Chinese IPC "
+        "titles, English where a class has none); keywords stay in the patents' own words",
+    )
 
 
 class Settings(_Strict):

@@ -86,11 +86,9 @@ def external_inputs(settings: Settings, stage: str) -> str:
 
         return data_version(expand(settings.paths.input))
     if stage == "embed":
-        from techscreen.embed.models import ensure_built
-        from techscreen.embed.registry import make_embedder
+        from techscreen.stages.embed import stage_embedders
 
-        ensure_built(settings.embed)
-        return make_embedder(settings.embed).embedder_id
+        return ",".join(e.embedder_id for e in stage_embedders(settings.embed).values())
     if stage == "grade" and settings.grade.experts.scores:
         path = Path(settings.grade.experts.scores)
         return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
@@ -170,8 +168,10 @@ def outputs_present(settings: Settings, stage: str, marker: dict[str, Any]) -> b
         return all((table_path(settings, t) / f"run_id={run}").is_dir() for t in RUN_TABLES[stage])
     if stage == "embed":
         vectors = table_path(settings, "vectors")
-        partition = vectors / f"embedder_id={marker['result']['embedder_id']}"
-        return (vectors / "_SUCCESS").exists() and partition.is_dir()
+        ids = marker["result"]["embedder_ids"]
+        return (vectors / "_SUCCESS").exists() and all(
+            (vectors / f"embedder_id={eid}").is_dir() for eid in ids
+        )
     if stage == "report":
         meta = Path(marker["result"]["html"]).parent / META_FILE
         return meta.is_file() and json.loads(meta.read_text(encoding="utf-8")).get("run_id") == run

@@ -163,6 +163,8 @@ _CODE = T.StructType(
         T.StructField("count", T.LongType()),
         T.StructField("share", T.DoubleType()),
         T.StructField("title", _STR),
+        # the Chinese IPC title (CNIPA), null where none; older runs' tables lack the field
+        T.StructField("title_zh", _STR),
     ]
 )
 _REPRESENTATIVE = T.StructType(
@@ -189,6 +191,8 @@ NODES = T.StructType(
         T.StructField("languages", T.MapType(_STR, T.LongType()), False),
         T.StructField("mean_strength", T.DoubleType(), True),
         T.StructField("centroid", T.ArrayType(T.FloatType(), containsNull=False), False),
+        # the vector space of the centroid (embedder ids joined by +); null before routing
+        T.StructField("space", _STR, True),
     ]
 )
 

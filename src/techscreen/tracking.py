@@ -191,10 +191,17 @@ class RunHandle:
         metrics: Mapping[str, float] | None = None,
         tags: Mapping[str, Any] | None = None,
     ) -> None:
-        """Log params, metrics and tags in as few requests as MLflow's limits allow."""
+        """Log params, metrics and tags in as few requests as MLflow's limits allow.
+
+        Nested mappings become dotted keys; metrics that are None are left out.
+        """
         now = int(time.time() * 1000)
         p = [Param(k, str(v)[:_MAX_PARAM_CHARS]) for k, v in flatten(params or {}).items()]
-        m = [Metric(k, float(v), now, 0) for k, v in flatten(metrics or {}).items()]
+        m = [  # an undefined score (None) is not logged
+            Metric(k, float(v), now, 0)
+            for k, v in flatten(metrics or {}).items()
+            if v is not None
+        ]
         t = [RunTag(k, str(v)) for k, v in flatten(tags or {}).items()]
         while p or m or t:
             self.client.log_batch(

@@ -245,7 +245,8 @@ def test_embed_survives_losing_a_worker(standalone_cluster, tracking_server, tmp
     assert a["publication_number"].is_unique
     assert list(a["publication_number"]) == list(b["publication_number"])
     assert list(a["content_hash"]) == list(b["content_hash"])
-    assert list(a["embedder_id"]) == list(b["embedder_id"]) == [summary["embedder_id"]] * len(a)
+    (embedder_id,) = summary["embedder_ids"]
+    assert list(a["embedder_id"]) == list(b["embedder_id"]) == [embedder_id] * len(a)
     assert a["vector"].notna().all()
     va, vb = np.stack(a["vector"].to_numpy()), np.stack(b["vector"].to_numpy())
     diff = np.abs(va - vb).max()

@@ -6,7 +6,13 @@ import pandas as pd
 from test_report_pure import GRADING, _grade, _inputs, _node
 
 from techscreen.report import ReportOptions, render
-from techscreen.report.languages import is_mixed, language_driven, share_text, shares
+from techscreen.report.languages import (
+    driven_nodes,
+    is_mixed,
+    language_driven,
+    share_text,
+    shares,
+)
 from techscreen.report.notes import domain_notes
 
 
@@ -24,6 +30,29 @@ def test_a_node_is_flagged_only_in_a_mixed_domain():
     assert language_driven({"zh": 95, "en": 5}, mixed) == "zh"
     assert language_driven({"zh": 79, "en": 21}, mixed) is None
     assert language_driven({"zh": 95, "en": 5}, {"en": 900, "zh": 100}) is None  # not mixed
+
+
+def test_routed_spaces_judge_a_node_against_its_own_space():
+    mixed = {"en": 600, "zh": 400}
+    nodes = pd.DataFrame(
+        {
+            "node_id": ["e:0", "e:1", "e:2", "e:3"],
+            "languages": [{"en": 300}, {"en": 250, "ko": 50}, {"zh": 390}, {"en": 50, "zh": 10}],
+        }
+    )
+    # one space (no routing): every one-language node of the mixed domain is flagged
+    assert driven_nodes(nodes, mixed) == {"e:0": "en", "e:1": "en", "e:2": "zh", "e:3": "en"}
+    # routed: zh has a space of its own on purpose; the MiniLM space is 86% English in all,
+    # so its nodes are not flagged, and the lexical-zh node is judged in its one-language space
+    routed = nodes.assign(space=["minilm-1", "minilm-1", "lexical-zh-2", "minilm-1"])
+    assert driven_nodes(routed, mixed) == {}
+    # a space that still mixes languages flags the node that one language formed
+    mixed_space = nodes.assign(
+        languages=[{"en": 300}, {"ko": 250}, {"zh": 390}, {"ko": 40, "en": 20}],
+        space=["minilm-1", "minilm-1", "lexical-zh-2", "minilm-1"],
+    )
+    assert driven_nodes(mixed_space, mixed) == {"e:0": "en", "e:1": "ko"}
+    assert driven_nodes(nodes.iloc[:0], mixed) == {}
 
 
 def _page_and_notes(domain_languages: dict[str, int]):

@@ -1,8 +1,9 @@
 """Every patent to its technology node, on executors: the distributed half of clustering.
 
-The fitted :class:`~techscreen.cluster.model.NodeModel` of each domain (a projection and a
-few thousand centroids at most) is broadcast once; each task assigns its rows batch by batch
-with a FAISS index it builds on first use. Nothing patent-level reaches the driver.
+The fitted :class:`~techscreen.cluster.spaces.DomainModel` of each domain (per vector space
+a projection and a few thousand centroids at most) is broadcast once; each task assigns its
+rows batch by batch with a FAISS index it builds on first use. Nothing patent-level reaches
+the driver.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from techscreen.cluster.model import NodeModel
+from techscreen.cluster.spaces import DomainModel
 from techscreen.embed.threads import task_cpus
 from techscreen.schema import ASSIGNED, ASSIGNMENTS, NO_VECTOR, NOISE, NOISE_NODE, REASSIGNED
 
@@ -25,21 +26,22 @@ def node_id(domain: str, node: int) -> str:
     return f"{domain}:{node}"
 
 
-def _assign_batch(batch: pa.RecordBatch, models: dict[str, NodeModel]) -> pa.RecordBatch:
+def _assign_batch(batch: pa.RecordBatch, models: dict[str, DomainModel]) -> pa.RecordBatch:
     n = batch.num_rows
     domains = batch.column("domain").to_pylist()
+    spaces = np.array(batch.column("space").to_pylist(), dtype=object)
     vectors = batch.column("vector")
     has_vector = np.asarray(vectors.is_valid(), dtype=bool)
     node = np.full(n, NOISE_NODE, dtype=np.int32)
     distance = np.full(n, np.nan, dtype=np.float32)
     strength = np.zeros(n, dtype=np.float32)
     status = np.where(has_vector, NOISE, NO_VECTOR).astype(object)
-    for domain in set(domains):
-        rows = np.flatnonzero((np.array(domains) == domain) & has_vector)
+    for domain, space in set(zip(domains, spaces, strict=True)):
+        rows = np.flatnonzero((np.array(domains) == domain) & (spaces == space) & has_vector)
         if not len(rows):
             continue
         x = np.stack(vectors.take(pa.array(rows)).to_numpy(zero_copy_only=False))
-        got = models[domain].assign(x)
+        got = models[domain].assign(x, space)
         node[rows], distance[rows], strength[rows] = got.node, got.distance, got.strength
         status[rows] = np.where(got.member, ASSIGNED, np.where(got.node >= 0, REASSIGNED, NOISE))
     ids = [node_id(d, int(k)) if k >= 0 else None for d, k in zip(domains, node, strict=True)]
@@ -57,8 +59,10 @@ def _assign_batch(batch: pa.RecordBatch, models: dict[str, NodeModel]) -> pa.Rec
     )
 
 
-def assign_nodes(frame: DataFrame, models: dict[str, NodeModel]) -> DataFrame:
-    """Rows (domain, publication_number, vector) → rows of :data:`ASSIGNMENTS`.
+def assign_nodes(frame: DataFrame, models: dict[str, DomainModel]) -> DataFrame:
+    """Rows (domain, publication_number, space, vector) → rows of :data:`ASSIGNMENTS`.
+
+    ``space`` names the vector space of the row's vector (see :mod:`techscreen.cluster.spaces`).
 
     A patent with no vector (its text was empty) stays in the output with status
     ``no_vector``: every patent of a domain appears exactly once.
@@ -73,4 +77,5 @@ def assign_nodes(frame: DataFrame, models: dict[str, NodeModel]) -> DataFrame:
         for batch in batches:
             yield _assign_batch(batch, local)
 
-    return frame.select("domain", "publication_number", "vector").mapInArrow(run, ASSIGNMENTS)
+    columns = ("domain", "publication_number", "space", "vector")
+    return frame.select(*columns).mapInArrow(run, ASSIGNMENTS)

@@ -5,12 +5,16 @@
   frequency in that class normalised by the class length, times ``log(1 + A / f_t)`` where
   ``A`` is the average number of terms per class and ``f_t`` the term's frequency over all
   classes. Terms are English words (≥ 3 characters, at least one letter), bigrams of words
-  that stand next to each other in the text with both kept, and overlapping Chinese
-  character bigrams. Everything runs in Spark with built-in functions; only the
-  term × node aggregate is shuffled.
+  that stand next to each other in the text with both kept, and Chinese words: Han text is
+  segmented by jieba (:func:`han_terms`, through :class:`~techscreen.embed.zh_text.Analyser`,
+  traditional characters read as simplified), words of two or more characters that are not
+  stopwords are kept, and two kept words next to each other make a phrase. Latin text is
+  tokenised by Spark built-in functions; Han text goes through a pandas UDF on the executors
+  (jieba loaded once per Python worker). Only the term × node aggregate is shuffled.
 * :func:`node_codes` — the main groups (IPC ∪ CPC) most patents of a node carry, with their
-  share of the node and a title from :class:`ClassTitles`.
-* :func:`label_text` — one line for people: top keywords joined with `` · ``.
+  share of the node and their English and Chinese titles from :class:`ClassTitles`.
+* :func:`label_text` — one line for people: top keywords joined with `` · ``; with
+  ``with_title`` (the report) followed by the top code's title in English or Chinese.
 
 :class:`ClassTitles` reads the bundled title tables built by ``scripts/build_reference.py``.
 """
@@ -18,17 +22,21 @@
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from techscreen.config import LabelSettings
+from techscreen.embed.zh_text import Analyser
 from techscreen.normalize import class_code, main_group, subclass
 
 KEYWORDS_TYPE = T.ArrayType(
@@ -41,11 +49,13 @@ CODES_TYPE = T.ArrayType(
             T.StructField("count", T.LongType()),
             T.StructField("share", T.DoubleType()),
             T.StructField("title", T.StringType()),
+            T.StructField("title_zh", T.StringType()),
         ]
     )
 )
 UNLABELLED = "unlabelled"
 SEPARATOR = " · "
+TITLE_SEPARATOR = " — "
 
 
 def _words(text: str) -> frozenset[str]:
@@ -74,36 +84,43 @@ PATENT_STOPWORDS = _words(
     """
 )
 
-# Chinese patent phrases removed before pairing characters, so that no pair straddles them
-# ("一种锂电池" gives 锂电, 电池 — not 种锂). Longer phrases first.
-ZH_BOILERPLATE = tuple(
-    sorted(
-        _words(
-            """
-            本实用新型 实用新型 本发明 本申请 其特征在于 特征在于 技术领域 公开了 提供了 涉及
-            一种 所述 包括 以及 具有 设置有 设有 用于 方法 装置 系统
-            """
-        ),
-        key=lambda p: (-len(p), p),
-    )
-)
-
-# Chinese boilerplate as character bigrams (the form Chinese terms take here).
+# Chinese words that say nothing about the technology: patent drafting (本发明, 所述, 其特征在于
+# → 特征, 在于), function words and connectives (以及, 从而, 其中), positions and parts (一端,
+# 两侧, 内部, 部件), and the generic verbs and praise of abstracts (设置, 连接, 提高, 简单, 有效).
+# Written for this project from the most frequent jieba words of the bundled Chinese abstracts;
+# single characters need no entry (words of one character are never terms).
 ZH_STOPWORDS = _words(
     """
-    一种 本发 发明 明公 公开 明涉 涉及 实用 用新 新型 型涉 本实 包括 其特 特征 征在 设有
-    设置 置有 连接 固定 安装 技术 领域 方法 装置 系统 进行 具有 以及 通过 采用 使用 提供
-    利用 一端 另一 一侧 两侧 上端 下端 两端 内部 外部 优点 效果 简单 方便 结构 有效 提高
-    降低 能够 可以 实现 得到 然后 步骤 一个 多个 若干 上述 相连 分别 位于 设于 用于 本申
-    申请 解决 问题 目的 具体 包含 至少 第一 第二 一体 整体 设计 合理 操作 使得 从而
+    本发明 发明 本实用新型 实用新型 新型 本申请 申请 本公开 公开 涉及 属于 领域
+    技术 技术领域 一种 所述 所说 包括 包含 含有 其特征 特征 在于 特征在于 具有
+    设有 设置 设置有 设于 装有 带有 置于 位于 用于 适用 适用于 适合 采用 使用
+    利用 通过 进行 提供 实现 完成 得到 获得 达到 形成 构成 组成 作为 根据 按照
+    方法 装置 系统 设备 结构 部件 单元 步骤 过程 方式 方案 以及 以便 从而 进而
+    并且 而且 或者 以上 以下 如下 上述 下述 其中 其他 其它 另外 此外 同时 然后
+    之后 之前 之间 之一 及其 由于 因此 所以 但是 不仅 还有 即可 可以 能够 可使
+    使得 使其 需要 一个 两个 多个 若干 一些 这些 这种 每个 各个 一定 一部分
+    部分 整体 一体 至少 第一 第二 第三 分别 依次 相互 相对 对应 相应 相连 连接
+    连通 固定 安装 一端 另一端 两端 一侧 另一侧 两侧 上端 下端 前端 后端 顶端
+    底端 上部 下部 中部 前部 后部 顶部 底部 内部 外部 内侧 外侧 上方 下方 中间
+    中心 位置 方向 表面 区域 问题 目的 解决 优点 特点 效果 作用 提高 降低 减少
+    增加 提升 保证 避免 防止 简单 方便 合理 有效 快速 稳定 可靠 显著 大大提高
+    容易 直接 具体 主要 尤其 特别 传统 现有 不同 相同 操作 工作 设计 使用方便
+    结构简单 操作简单 向上 向下 向内 向外 不会 不能 不易 大于 小于 等于 高于
+    低于 一般 例如 如图 所示 产生 进入 经过 以使 采取 发送 满足 要求 保持 情况
+    状态 条件 范围 程度
     """
 )
 
 # Latin words (letters/digits, inner hyphens) or one punctuation mark, which breaks bigrams.
 _TOKEN = r"[\p{IsLatin}\p{Nd}]+(?:-[\p{IsLatin}\p{Nd}]+)*|[^\s\p{IsLatin}\p{Nd}]"
-# Overlapping pairs of Han characters; function characters (的, 所, 述 …) break pairs.
-_HAN_PAIR = r"(?=([\p{IsHan}&&[^的了和与及或其该所述之并被将于为在是把从]]{2}))"
 _MIN_WORD = 3
+# Han characters (CJK unified ideographs, extension A, compatibility ideographs): the ranges
+# of techscreen.embed.zh_text. Anything else breaks a run of them.
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN_RUN = re.compile(f"[{_HAN}]+")
+_MIN_HAN_WORD = 2
+# A space between two Han characters: how a Chinese phrase is stored ("余热 回收"), not shown.
+_HAN_SPACE = re.compile(f"(?<=[{_HAN}]) (?=[{_HAN}])")
 
 
 # Stopword lists shipped with Spark: abstracts in these languages occur in real exports
@@ -121,46 +138,106 @@ def stopwords_for_labels(extra: Iterable[str] = ()) -> frozenset[str]:
     return frozenset(words | {w.strip().lower() for w in extra if w.strip()})
 
 
-def _terms(text: Column, stopwords: frozenset[str]) -> tuple[Column, Column]:
-    """Columns of kept words (null where dropped) and Han bigrams of ``text``."""
+@functools.cache
+def _zh_analyser() -> Analyser:
+    """One jieba + OpenCC analyser per Python worker: jieba's dictionary loads once (~1 s)."""
+    return Analyser(char_ngrams=(), hmm=False, simplify=True)
+
+
+def han_terms(text: str | None, stopwords: Iterable[str] = ZH_STOPWORDS) -> list[str]:
+    """The Chinese terms of ``text``: segmented words, then phrases of two adjacent words.
+
+    The text is normalised as for the ``lexical-zh`` embedder (:class:`Analyser`: NFKC, lower
+    case, traditional → simplified), each run of Han characters is segmented by jieba
+    (precise mode, dictionary words only), and a word is kept when it has at least two
+    characters and is not in ``stopwords``. Two kept words next to each other in a run also
+    make a phrase, stored with a space (``"余热 回收"``) like an English bigram; punctuation,
+    Latin text, digits, single characters and stopwords all break phrases. Latin words are
+    not returned here (the Spark tokeniser of :func:`term_counts` reads them).
+
+    Args:
+        text: any text; None, empty or Han-free text gives ``[]``.
+        stopwords: words never kept (simplified Chinese).
+
+    Returns:
+        The kept words in text order, then the phrases in text order (repeats kept: they
+        are counted).
+    """
+    if not text or not _HAN_RUN.search(text):
+        return []
+    analyser = _zh_analyser()
+    stop = stopwords if isinstance(stopwords, frozenset | set) else frozenset(stopwords)
+    words: list[str] = []
+    phrases: list[str] = []
+    for run in _HAN_RUN.findall(analyser.normalise(text)):
+        previous = None
+        for word in analyser.analyse(run)[0]:
+            if len(word) >= _MIN_HAN_WORD and word not in stop and _HAN_RUN.fullmatch(word):
+                words.append(word)
+                if previous:
+                    phrases.append(f"{previous} {word}")
+                previous = word
+            else:
+                previous = None
+    return words + phrases
+
+
+def _han_terms_udf(stopwords: frozenset[str]) -> Callable[[Column], Column]:
+    """A pandas UDF over a text column giving :func:`han_terms` of each value (executors)."""
+
+    @F.pandas_udf(T.ArrayType(T.StringType()))
+    def segment(texts: pd.Series) -> pd.Series:
+        return texts.map(lambda t: han_terms(t, stopwords) if isinstance(t, str) else [])
+
+    return segment
+
+
+def _latin_words(text: Column, stopwords: frozenset[str]) -> Column:
+    """The Latin tokens of ``text``: a kept word, or null where a token was dropped."""
     tokens = F.regexp_extract_all(F.lower(text), F.lit(_TOKEN), F.lit(0))
-    kept = F.transform(
+    return F.transform(
         tokens,
         lambda t: F.when(
             (F.length(t) >= _MIN_WORD) & t.rlike(r"\p{IsLatin}") & ~t.isin(sorted(stopwords)),
             t,
         ),
     )
-    plain = F.regexp_replace(text, F.lit("|".join(ZH_BOILERPLATE)), F.lit(" "))
-    han = F.when(
-        text.rlike(r"\p{IsHan}"), F.regexp_extract_all(plain, F.lit(_HAN_PAIR), F.lit(1))
-    ).otherwise(F.array().cast("array<string>"))
-    return kept, han
 
 
 def term_counts(docs: DataFrame, settings: LabelSettings) -> DataFrame:
     """(node_key, term, n): how often each term occurs in each node's documents.
 
-    Nodes whose documents yield no term keep one row with a null term, so that every node
-    of ``docs`` is present downstream.
+    Nodes whose documents yield no term keep a row with a null term, so that every node of
+    ``docs`` is present downstream. Latin-script terms come from Spark built-in functions;
+    Chinese terms (:func:`han_terms`) from a pandas UDF on the executors that only the
+    documents with Han characters reach (filtered in the JVM first: an all-English corpus
+    sends nothing to Python).
     """
+    extra = {w.strip().lower() for w in settings.extra_stopwords if w.strip()}
     stopwords = stopwords_for_labels(settings.extra_stopwords)
-    term_stop = sorted(ZH_STOPWORDS | {w.strip().lower() for w in settings.extra_stopwords})
+    zh_stopwords = frozenset(ZH_STOPWORDS | extra)
     text = F.concat_ws(" . ", F.col("title"), F.col("abstract"))  # no bigram across the two
-    kept, han = _terms(text, stopwords)
-    staged = docs.where(F.col("node_key").isNotNull()).select(
-        "node_key", kept.alias("_kept"), han.alias("_han")
-    )
+    keyed = docs.where(F.col("node_key").isNotNull())
+    # the words as a column first: the bigram expressions below read it four times
+    words = keyed.select("node_key", _latin_words(text, stopwords).alias("_kept"))
     pairs = F.greatest(F.size("_kept") - 1, F.lit(0))
     bigrams = F.zip_with(
         F.slice("_kept", 1, pairs),
         F.slice("_kept", 2, pairs),
         lambda a, b: F.concat(a, F.lit(" "), b),  # null unless both words were kept
     )
-    every = F.filter(F.concat("_kept", bigrams, "_han"), lambda t: t.isNotNull())
+    latin = words.select(
+        "node_key",
+        F.explode_outer(F.filter(F.concat("_kept", bigrams), lambda t: t.isNotNull())).alias(
+            "term"
+        ),
+    )
+    chinese = keyed.where(text.rlike(r"\p{IsHan}")).select(
+        "node_key", F.explode(_han_terms_udf(zh_stopwords)(text)).alias("term")
+    )
     return (
-        staged.select("node_key", F.explode_outer(every).alias("term"))
-        .where(F.col("term").isNull() | ~F.col("term").isin(term_stop))
+        latin.unionByName(chinese)
+        .where(F.col("term").isNull() | ~F.col("term").isin(sorted(extra)))
         .groupBy("node_key", "term")
         .agg(F.count(F.lit(1)).alias("n"))
     )
@@ -169,8 +246,9 @@ def term_counts(docs: DataFrame, settings: LabelSettings) -> DataFrame:
 def node_keywords(docs: DataFrame, settings: LabelSettings) -> DataFrame:
     """Top ``settings.keywords`` c-TF-IDF terms per node.
 
-    Lazy: one pass over ``docs``; only the term × node counts are shuffled (the average
-    class length ``A`` is a one-row aggregate of them, broadcast back).
+    Lazy: one pass over ``docs`` (and one over its texts with Han characters); only the
+    term × node counts are shuffled (the average class length ``A`` is a one-row aggregate
+    of them, broadcast back).
 
     Args:
         docs: one row per document with ``node_key`` (string), ``title`` and ``abstract``;
@@ -238,7 +316,7 @@ def main_groups(codes: Column) -> Column:
     )
 
 
-def node_codes(patents: DataFrame, titles: ClassTitles, top_n: int, lang: str = "en") -> DataFrame:
+def node_codes(patents: DataFrame, titles: ClassTitles, top_n: int) -> DataFrame:
     """The ``top_n`` main groups (or bare subclasses) most patents of each node carry.
 
     Lazy; one pass over ``patents``, shuffling only the main group × node counts.
@@ -248,13 +326,15 @@ def node_codes(patents: DataFrame, titles: ClassTitles, top_n: int, lang: str = 
             (normalised codes); rows with a null ``node_key`` are ignored.
         titles: class titles, joined in as a broadcast table (about 20,000 rows).
         top_n: main groups kept per node.
-        lang: title language (``en`` or ``zh``; English where no Chinese title exists).
 
     Returns:
-        ``(node_key, codes array<struct<code, count long, share double, title string>>)``:
-        ``count`` = patents of the node with the main group (IPC and CPC together, once per
-        patent), ``share`` = count ÷ patents of the node; ordered by count descending then
-        code. Every node of ``patents`` has a row (an empty array if no patent has a code).
+        ``(node_key, codes array<struct<code, count long, share double, title string,
+        title_zh string>>)``: ``count`` = patents of the node with the main group (IPC and
+        CPC together, once per patent), ``share`` = count ÷ patents of the node; ``title``
+        the English title (IPC, else CPC) of the main group, else of its subclass;
+        ``title_zh`` the Chinese IPC title of the main group, else of its subclass, null if
+        neither has one. Ordered by count descending then code. Every node of ``patents``
+        has a row (an empty array if no patent has a code).
     """
     empty = F.array().cast("array<string>")
     groups = main_groups(F.concat(F.coalesce("ipc_codes", empty), F.coalesce("cpc_codes", empty)))
@@ -273,10 +353,14 @@ def node_codes(patents: DataFrame, titles: ClassTitles, top_n: int, lang: str = 
         "rank",
         F.row_number().over(by_node.orderBy(~is_code, F.desc("count"), F.asc("code"))),
     )
+    en, zh = titles.table("en"), titles.ipc_zh
     ref = patents.sparkSession.createDataFrame(
-        sorted(titles.table(lang).items()), "_code string, _title string"
+        [(c, en.get(c), zh.get(c)) for c in sorted(set(en) | set(zh))],
+        "_code string, _title string, _title_zh string",
     )
-    sub_ref = ref.withColumnsRenamed({"_code": "_sub", "_title": "_sub_title"})
+    sub_ref = ref.withColumnsRenamed(
+        {"_code": "_sub", "_title": "_sub_title", "_title_zh": "_sub_title_zh"}
+    )
     keep = is_code & (F.col("rank") <= top_n)
     entry = F.struct(
         "rank",
@@ -284,6 +368,7 @@ def node_codes(patents: DataFrame, titles: ClassTitles, top_n: int, lang: str = 
         "count",
         (F.col("count") / F.col("patents")).alias("share"),
         F.coalesce("_title", "_sub_title").alias("title"),
+        F.coalesce("_title_zh", "_sub_title_zh").alias("title_zh"),
     )
     return (
         ranked.join(F.broadcast(ref), F.col("code") == F.col("_code"), "left")
@@ -294,7 +379,7 @@ def node_codes(patents: DataFrame, titles: ClassTitles, top_n: int, lang: str = 
             "node_key",
             F.transform(
                 F.array_sort("c"),
-                lambda r: F.struct(r["code"], r["count"], r["share"], r["title"]),
+                lambda r: F.struct(r["code"], r["count"], r["share"], r["title"], r["title_zh"]),
             )
             .cast(CODES_TYPE)
             .alias("codes"),
@@ -303,33 +388,116 @@ def node_codes(patents: DataFrame, titles: ClassTitles, top_n: int, lang: str = 
 
 
 def _field(item: Any, name: str, index: int) -> Any:
-    """``item[name]`` for a Row, dict or object; ``item[index]`` for a plain tuple."""
+    """``item[name]`` for a Row, dict or object; ``item[index]`` for a plain tuple.
+
+    A field the item lacks (a Row of an older table without ``title_zh``) is ``None``.
+    """
     if isinstance(item, Mapping):
         return item.get(name)
     if hasattr(item, "asDict"):  # pyspark Row
-        return item[name]
+        return item.asDict().get(name)
     if isinstance(item, tuple | list):
         return item[index] if len(item) > index else None
     return getattr(item, name, None)
 
 
-def label_text(keywords: Sequence[Any], codes: Sequence[Any], n_terms: int) -> str:
+def _items(values: Any) -> list[Any]:
+    """An array value as a list: None (or a pandas NaN) is empty; numpy arrays are listed."""
+    if values is None or isinstance(values, float | str):
+        return []
+    return list(values)
+
+
+def show_term(term: str) -> str:
+    """A keyword as people read it: a Chinese phrase without its inner space (余热回收)."""
+    return _HAN_SPACE.sub("", term)
+
+
+# Phrases that make a class title longer without saying what the class holds.
+_TITLE_NOISE = re.compile(
+    r",?\s*not (?:otherwise )?provided for(?: in (?:any )?(?:an)?other (?:sub)?(?:class|group)"
+    r"(?:es|s)?)?|不包含在其他(?:小类|类目|类|组)中的|其他类目不包含的|，?例如.*$|,? e\.g\..*$",
+    re.IGNORECASE,
+)
+_PARENTHESES = re.compile(r"\s*[(（][^()（）]*[)）]")
+TITLE_WIDTH = 48
+"""Display width a title keeps in a label (a Han character counts two)."""
+
+
+def _width(text: str) -> int:
+    return sum(2 if _HAN_RUN.match(ch) or "\uff00" <= ch <= "\uffef" else 1 for ch in text)
+
+
+def short_title(title: str | None, width: int = TITLE_WIDTH) -> str:
+    """A class title cut to what a label can hold.
+
+    Its first part (up to ``;``/``；``) without "not provided for in another subclass" /
+    "不包含在其他小类中的" or an "e.g." tail; a title in capitals (IPC subclasses) in sentence
+    case; cut at a word or clause boundary to ``width`` (a Han character counts two) with
+    ``…``. ``None`` or blank gives ``""``.
+    """
+    if not title or not title.strip():
+        return ""
+    text = re.split(r"[;；]", title.strip(), maxsplit=1)[0]
+    text = _PARENTHESES.sub("", text)  # references left in a title: "(heat-exchangers … F28)"
+    text = _TITLE_NOISE.sub("", text).strip(" ,，、") or title.strip()
+    if text.isupper() and re.search("[A-Z]{3}", text):  # not a bare code (H01M 10/00)
+        text = text[0] + text[1:].lower()
+    if _width(text) <= width:
+        return text
+    cut, used = [], 0
+    for ch in text:
+        used += _width(ch)
+        if used > width - 1:
+            break
+        cut.append(ch)
+    head = "".join(cut)
+    boundary = max(head.rfind(" "), head.rfind(","), head.rfind("，"), head.rfind("、"))
+    if boundary > len(head) // 2:
+        head = head[:boundary]
+    return head.rstrip(" ,，、") + "…"
+
+
+def code_title(item: Any, lang: str = "en") -> str:
+    """The title of one :func:`node_codes` entry in ``lang``.
+
+    ``zh``: ``title_zh``, else the English ``title``; ``en``: ``title``. Without a title, the
+    code itself; ``""`` for an entry with neither.
+    """
+    title = _field(item, "title_zh", 4) if lang == "zh" else None
+    title = title or _field(item, "title", 3) or _field(item, "code", 0)
+    return str(title) if title else ""
+
+
+def label_text(
+    keywords: Sequence[Any] | None,
+    codes: Sequence[Any] | None,
+    n_terms: int,
+    lang: str = "en",
+    with_title: bool = False,
+) -> str:
     """One readable line for a node.
 
     The first ``n_terms`` keywords (in the order given: best first) joined with `` · ``,
     without redundancy: a single word already part of a kept phrase is skipped, and a phrase
     replaces single words it contains that were kept before it ("fuel · cell · fuel cell" →
-    "fuel cell"). Without keywords: the title of the top code (its code if it has no title);
-    without either: ``"unlabelled"``.
+    "fuel cell"); Chinese phrases are shown without their inner space ("余热回收"). Without
+    keywords: the title of the top code (its code if it has no title); without either:
+    ``"unlabelled"``.
 
     Args:
         keywords: items with a ``term`` (Rows or dicts from :func:`node_keywords`, ``(term,
             score)`` tuples, or plain strings).
-        codes: items with ``code`` and ``title`` (Rows or dicts from :func:`node_codes`).
+        codes: items with ``code``, ``title`` and ``title_zh`` (Rows or dicts from
+            :func:`node_codes`).
         n_terms: keywords in the label.
+        lang: language of the code title (``en`` or ``zh``, see :func:`code_title`); the
+            keywords are the node's own words, whatever their language.
+        with_title: add the top code's title after the keywords (`` — ``, shortened by
+            :func:`short_title`), as the report does; the stored ``label`` has none.
     """
     kept: list[str] = []
-    for item in keywords or ():
+    for item in _items(keywords):
         term = item if isinstance(item, str) else _field(item, "term", 0)
         if not term or term in kept:
             continue
@@ -346,19 +514,21 @@ def label_text(keywords: Sequence[Any], codes: Sequence[Any], n_terms: int) -> s
             kept = [k for i, k in enumerate(kept) if i not in absorbed[1:]]
         elif len(kept) < n_terms:
             kept.append(term)
+    top = next((t for t in (code_title(c, lang) for c in _items(codes)) if t), "")
     if kept:
-        return SEPARATOR.join(kept)
-    for item in codes or ():
-        title = _field(item, "title", 3)
-        code = _field(item, "code", 0)
-        if title or code:
-            return str(title or code)
-    return UNLABELLED
+        words = SEPARATOR.join(show_term(k) for k in kept)
+        title = short_title(top) if with_title else ""
+        return f"{words}{TITLE_SEPARATOR}{title}" if title else words
+    return (short_title(top) if with_title else top) or UNLABELLED
 
 
 @dataclass(frozen=True)
 class ClassTitles:
-    """IPC and CPC titles of subclasses and main groups, keyed by normalised code."""
+    """IPC and CPC titles of subclasses and main groups, keyed by normalised code.
+
+    English titles from both tables; Chinese ones (``ipc_zh``) from the ``title_zh`` column
+    of the IPC table (CNIPA's official translation; no Chinese CPC titles exist here).
+    """
 
     ipc_en: Mapping[str, str] = field(default_factory=dict)
     ipc_zh: Mapping[str, str] = field(default_factory=dict)

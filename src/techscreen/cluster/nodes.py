@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from techscreen.cluster.assign import node_id
 from techscreen.cluster.labels import ClassTitles, label_text, node_codes, node_keywords
-from techscreen.cluster.model import NodeModel
+from techscreen.cluster.spaces import DomainModel
 from techscreen.config import LabelSettings
 from techscreen.schema import UNDETERMINED
 
@@ -32,7 +32,7 @@ def _by_node(frame: DataFrame, key: str, value: str) -> dict[str, dict[Any, int]
 
 def node_rows(
     members: DataFrame,
-    models: dict[str, NodeModel],
+    models: dict[str, DomainModel],
     settings: LabelSettings,
     titles: ClassTitles,
 ) -> list[dict[str, Any]]:
@@ -95,7 +95,7 @@ def node_rows(
     }
     rows = []
     for domain, model in sorted(models.items()):
-        for node in range(model.n_nodes):
+        for node, space, centroid in model.nodes():
             key = node_id(domain, node)
             stat = stats.get(key)
             words, top = keywords.get(key, []), codes.get(key, [])
@@ -113,7 +113,8 @@ def node_rows(
                     "countries": countries.get(key, {}),
                     "languages": languages.get(key, {}),
                     "mean_strength": float(stat["mean_strength"]) if stat else None,
-                    "centroid": model.nodes[node].tolist(),
+                    "centroid": centroid.tolist(),
+                    "space": space,
                 }
             )
     return rows

@@ -26,6 +26,8 @@ class Embedder(ABC):
     # True when a batch is padded to its longest text (transformers): the job then sorts texts
     # by length before batching. A static embedder pads nothing and skips the sorting.
     length_sorted: ClassVar[bool] = True
+    # True for models that read English only: the stage warns about the other texts it gets.
+    english_only: ClassVar[bool] = True
 
     def __init__(self, *, max_tokens: int = 256, batch_size: int = 64) -> None:
         self.max_tokens = max_tokens

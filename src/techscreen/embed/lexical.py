@@ -344,6 +344,7 @@ class LexicalEmbedder(FolderEmbedder):
 
     kind = KIND
     length_sorted = False
+    english_only = False
 
     def __init__(
         self, *, path: str = "models/lexical-zh", max_tokens: int = 256, batch_size: int = 64

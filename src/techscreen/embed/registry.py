@@ -48,6 +48,11 @@ def make_embedder(settings: EmbedSettings) -> Embedder:
     raise ValueError(f"unknown embedder {settings.embedder!r}")
 
 
+def named_embedder(settings: EmbedSettings, name: str) -> Embedder:
+    """:func:`make_embedder` for embedder ``name`` with the other settings of ``settings``."""
+    return make_embedder(settings.model_copy(update={"embedder": name}))
+
+
 def loaded(embedder: Embedder) -> Embedder:
     """The loaded twin of ``embedder`` in this process, loading it on first use only.
 

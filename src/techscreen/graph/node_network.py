@@ -136,8 +136,22 @@ def citation_counts(members: DataFrame, corpus: DataFrame) -> tuple[DataFrame, D
 
 
 def centroid_neighbours(nodes: pd.DataFrame, k: int) -> pd.DataFrame:
-    """``(source, target, similarity)``: each node's ``k`` nearest nodes by centroid cosine."""
+    """``(source, target, similarity)``: each node's ``k`` nearest nodes by centroid cosine.
+
+    Only nodes of one vector space (``space``, when the frame has it) are compared: a cosine
+    between centroids of two embedders' spaces means nothing.
+    """
     columns = ["source", "target", "similarity"]
+    if "space" not in nodes:
+        return _nearest_centroids(nodes, k, columns)
+    parts = [
+        _nearest_centroids(group, k, columns)
+        for _, group in nodes.groupby(nodes.space.fillna(""), sort=True)
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def _nearest_centroids(nodes: pd.DataFrame, k: int, columns: list[str]) -> pd.DataFrame:
     if len(nodes) < 2:
         return pd.DataFrame(columns=columns)
     ids = nodes.node_id.to_numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from techscreen.cluster.labels import label_text
 from techscreen.config import DIMENSIONS
 from techscreen.schema import GRADES
 
@@ -33,6 +35,9 @@ class ReportOptions:
         label_top: nodes with the highest PageRank labelled in a network picture.
         max_vertices: vertices drawn at most in a network picture (highest PageRank kept).
         seed: seed of the spring layout of the network pictures.
+        language: ``en`` or ``zh``: the language of node labels, class titles and the
+            label/title column headings (:func:`localise`); the rest of the page is English.
+        label_terms: keywords in a node's label.
     """
 
     top_nodes: int = 12
@@ -41,6 +46,8 @@ class ReportOptions:
     label_top: int = 10
     max_vertices: int = 1500
     seed: int = 0
+    language: str = "en"
+    label_terms: int = 3
 
 
 @dataclass
@@ -54,7 +61,8 @@ class ReportInputs:
             ``grade``).
         grading: the settings the grade run used (:func:`grading_settings`).
         nodes: one row per technology node: ``domain, node_id, size, label, filing_years,
-            countries, languages, centroid``.
+            countries, languages, centroid`` and, from ``nodes/``, ``keywords`` and ``codes``
+            (what :func:`localise` composes labels from).
         centrality: the technology network's vertices: ``domain, vertex, label, patents,
             pagerank, betweenness, degree, community``.
         edges: the technology network's edges: ``domain, source, target, weight``.
@@ -101,6 +109,9 @@ NODE_COLUMNS = (
     "countries",
     "languages",
     "centroid",
+    "space",
+    "keywords",
+    "codes",
 )
 """The columns of ``nodes/`` the report uses."""
 
@@ -127,6 +138,52 @@ def as_list(value: Any) -> list:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
     return list(value)
+
+
+def node_labels(nodes: pd.DataFrame, language: str, n_terms: int) -> dict[str, str]:
+    """node_id → the node's label in ``language``: its top keywords and top code's title.
+
+    Composed by :func:`techscreen.cluster.labels.label_text` (``with_title``) from the
+    ``keywords`` and ``codes`` columns, so one clustering serves a report in either
+    language; empty when ``nodes`` lacks those columns (hand-made frames).
+    """
+    if nodes.empty or not {"node_id", "keywords", "codes"} <= set(nodes.columns):
+        return {}
+    return {
+        node: label_text(as_list(kw), as_list(codes), n_terms, lang=language, with_title=True)
+        for node, kw, codes in zip(nodes["node_id"], nodes["keywords"], nodes["codes"], strict=True)
+    }
+
+
+def localise(inputs: ReportInputs, code_titles: Mapping[str, str] | None = None) -> ReportInputs:
+    """``inputs`` with node labels, and code titles, in the report's language.
+
+    Node labels (:func:`node_labels`, ``options.language``) replace the stored ones wherever
+    a node is shown: the nodes, the graded node items (``kind == "node"``, ``item`` = node
+    id) and the technology network's vertices. ``code_titles`` (code → title) replaces the
+    labels of the code network's vertices it names. Nothing else changes; a node without
+    keywords and codes keeps its label.
+    """
+    o = inputs.options
+    labels = node_labels(inputs.nodes, o.language, o.label_terms)
+    changes: dict[str, pd.DataFrame] = {}
+    if labels:
+        changes["nodes"] = _relabel(inputs.nodes, "node_id", labels)
+        changes["centrality"] = _relabel(inputs.centrality, "vertex", labels)
+        grades = inputs.grades
+        if len(grades) and {"kind", "item", "label"} <= set(grades.columns):
+            is_node = grades["kind"] == "node"
+            new = grades["item"].map(labels).where(is_node)
+            changes["grades"] = grades.assign(label=new.fillna(grades["label"]))
+    if code_titles:
+        changes["codes"] = _relabel(inputs.codes, "vertex", code_titles)
+    return dataclasses.replace(inputs, **changes) if changes else inputs
+
+
+def _relabel(frame: pd.DataFrame, key: str, labels: Mapping[str, str]) -> pd.DataFrame:
+    if frame.empty or key not in frame.columns or "label" not in frame.columns:
+        return frame
+    return frame.assign(label=frame[key].map(labels).fillna(frame["label"]))
 
 
 def finite(value: Any) -> bool:

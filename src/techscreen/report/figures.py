@@ -224,9 +224,14 @@ def cluster_map(nodes: pd.DataFrame, grades: pd.DataFrame, title: str) -> go.Fig
     """The domain's nodes on the first two principal components of their centroids.
 
     Bubble area is proportional to the node's patents; colour is its tier. ``None`` with
-    fewer than two nodes (no spread to show).
+    fewer than two nodes (no spread to show). Centroids of different vector spaces cannot
+    share axes: a domain clustered in several spaces shows the space with the most patents.
     """
     rows = nodes[nodes["centroid"].map(lambda c: c is not None and len(c) > 0)]
+    if "space" in rows and rows["space"].nunique(dropna=False) > 1:
+        main = rows.groupby(rows["space"].fillna(""))["size"].sum().idxmax()
+        rows = rows[rows["space"].fillna("") == main]
+        title = f"{title} ({main.split('-')[0]} space; other spaces not drawn)"
     if len(rows) < 2:
         return None
     x = np.vstack([np.asarray(c, dtype=float) for c in rows["centroid"]])

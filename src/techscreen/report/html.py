@@ -27,6 +27,7 @@ from techscreen.report.data import (
     as_dict,
     domain_of,
     finite,
+    localise,
 )
 from techscreen.report.notes import domain_notes
 
@@ -36,6 +37,10 @@ CSP = (
 )
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 _TOP_CODES = 10
+# The page in a report language: its lang attribute, and the headings of the columns that
+# hold node labels and class titles (the rest of the page is English).
+_HTML_LANG = {"en": "en", "zh": "zh-Hans"}
+_HEADINGS = {"zh": {"Technology": "技术", "label": "标签", "Title": "分类名称"}}
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", sans-serif;
@@ -59,6 +64,11 @@ code, .run { font-family: ui-monospace, monospace; font-size: .85rem; }
 def esc(value: object) -> str:
     """``value`` as HTML text (``None`` → empty)."""
     return html.escape("" if value is None else str(value), quote=True)
+
+
+def heading(text: str, language: str = "en") -> str:
+    """A label or title column heading in the report language (English if untranslated)."""
+    return _HEADINGS.get(language, {}).get(text, text)
 
 
 def domain_title(domain: str) -> str:
@@ -106,13 +116,15 @@ def _grouped(grades: pd.DataFrame, domains: list[str]) -> list[tuple[str, pd.Dat
     return out
 
 
-def tier_table(grades: pd.DataFrame, domains: list[str]) -> str:
+def tier_table(grades: pd.DataFrame, domains: list[str], language: str = "en") -> str:
     """The tier table: per domain a header row, then one row per graded item.
 
-    A domain without graded items gets one ``empty`` row saying so.
+    A domain without graded items gets one ``empty`` row saying so; ``language`` names the
+    label column.
     """
     head = (
-        "<thead><tr><th>Technology</th><th>Node</th><th class='num'>Patents</th>"
+        f"<thead><tr><th>{esc(heading('Technology', language))}</th><th>Node</th>"
+        "<th class='num'>Patents</th>"
         "<th class='num'>Final</th><th class='num'>Patent</th><th class='num'>Expert</th>"
         "<th>Tier</th><th class='num'>P(T1)</th><th class='num'>P(T2)</th>"
         "<th class='num'>P(T3)</th><th class='num'>90% range</th>"
@@ -236,7 +248,7 @@ def _experts(inputs: ReportInputs, fig: _Figures) -> str:
     )
 
 
-def _codes(codes: pd.DataFrame) -> str:
+def _codes(codes: pd.DataFrame, language: str = "en") -> str:
     if codes.empty:
         return ""
     top = codes.sort_values(
@@ -250,7 +262,8 @@ def _codes(codes: pd.DataFrame) -> str:
     )
     return (
         "<h3>Most connected IPC/CPC codes (co-occurrence network)</h3>"
-        "<table class='codes'><thead><tr><th>Code</th><th>Title</th><th class='num'>Patents</th>"
+        "<table class='codes'><thead><tr><th>Code</th>"
+        f"<th>{esc(heading('Title', language))}</th><th class='num'>Patents</th>"
         "<th class='num'>Degree</th><th class='num'>PageRank</th>"
         f"<th class='num'>Betweenness</th></tr></thead><tbody>{rows}</tbody></table>"
     )
@@ -316,14 +329,14 @@ def _domain_section(inputs: ReportInputs, domain: str, items: pd.DataFrame, fig:
             else None,
             "No applicant countries recorded.",
         ),
-        _codes(_rows_of(inputs.codes, "domain", domain)),
-        _languages(nodes, inputs.domain_stats.get(domain, {}).get("languages") or {}),
+        _codes(_rows_of(inputs.codes, "domain", domain), o.language),
+        _languages(nodes, inputs.domain_stats.get(domain, {}).get("languages") or {}, o.language),
         "</section>",
     ]
     return "".join(parts)
 
 
-def _languages(nodes: pd.DataFrame, counts: dict[str, int]) -> str:
+def _languages(nodes: pd.DataFrame, counts: dict[str, int], language: str = "en") -> str:
     """Patents per language in the domain, and each node's languages (flagged ones marked)."""
     head = "<h3>Languages</h3>"
     if not counts:
@@ -332,9 +345,10 @@ def _languages(nodes: pd.DataFrame, counts: dict[str, int]) -> str:
     domain = "".join(f"<tr><td>{esc(k)}</td><td>{int(v):,}</td></tr>" for k, v in ordered)
     mixed = languages.is_mixed(counts)
     rows = []
+    flagged = languages.driven_nodes(nodes, counts)
     for node in nodes.sort_values(["size", "node_id"], ascending=[False, True]).itertuples():
         own = as_dict(getattr(node, "languages", None))
-        driven = languages.language_driven(own, counts)
+        driven = flagged.get(node.node_id)
         flag = f"⚑ {esc(driven)} ≥ {languages.DOMINANT:.0%}" if driven else ""
         marked = " class='flagged'" if driven else ""
         rows.append(
@@ -352,7 +366,8 @@ def _languages(nodes: pd.DataFrame, counts: dict[str, int]) -> str:
         head
         + "<table class='languages'><thead><tr><th>language</th><th>patents</th></tr></thead>"
         + f"<tbody>{domain}</tbody></table><p>{esc(verdict)}</p>"
-        + "<table class='node-languages'><thead><tr><th>node</th><th>label</th><th>patents</th>"
+        + "<table class='node-languages'><thead><tr><th>node</th>"
+        + f"<th>{esc(heading('label', language))}</th><th>patents</th>"
         + "<th>languages</th><th></th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
@@ -360,7 +375,12 @@ def _languages(nodes: pd.DataFrame, counts: dict[str, int]) -> str:
 
 
 def render(inputs: ReportInputs, generated: datetime | None = None) -> str:
-    """The whole report page as one HTML string."""
+    """The whole report page as one HTML string.
+
+    Node labels and the label/title headings are in ``inputs.options.language``
+    (:func:`~techscreen.report.data.localise`); so is the page's ``lang`` attribute.
+    """
+    inputs = localise(inputs)  # node labels in the report language (the stage did it already)
     fig = _Figures()
     grades = inputs.grades
     grading = inputs.grading
@@ -396,15 +416,16 @@ def render(inputs: ReportInputs, generated: datetime | None = None) -> str:
         "(dimension weights and α) that put the item in each tier; 90% range: the 5th to 95th "
         "percentile of its score over those draws; ≈: near a tier threshold. "
         f"Dimensions: {', '.join(DIMENSIONS)} (see each domain's breakdown).</p>",
-        tier_table(grades, inputs.domains),
+        tier_table(grades, inputs.domains, inputs.options.language),
         "<h2 id='experts'>Expert agreement</h2>",
         _experts(inputs, fig),
         *(_domain_section(inputs, d, items, fig) for d, items in groups),
         "<h2>Exports</h2><p><code>grades.csv</code> and <code>grades.parquet</code> beside this "
         "page hold the graded list with every indicator and the run lineage.</p>",
     ]
+    lang = _HTML_LANG.get(inputs.options.language, "en")
     return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<!DOCTYPE html>\n<html lang='{lang}'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{esc(inputs.title)}</title><style>{_STYLE}</style></head><body>"

@@ -6,12 +6,20 @@ language rather than one technology may have formed it. Embedders that see chara
 than meaning (MiniLM on Chinese) group texts by script first, and such a node says more about
 the corpus than about a technology. Undetermined languages (``und``: too little text) are
 counted but never decide a share.
+
+With routing (``embed.routes``) each language's patents may sit in a vector space of their
+own on purpose: a node is then judged against the members of its own space, so only a
+space that still mixes languages can have a node formed by language.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 
+import pandas as pd
+
+from techscreen.report.data import as_dict
 from techscreen.schema import UNDETERMINED
 
 DOMINANT = 0.8
@@ -38,6 +46,29 @@ def language_driven(node_counts: Mapping[str, int], domain_counts: Mapping[str, 
     node = shares(node_counts)
     language, share = next(iter(node.items()), (None, 0.0))
     return language if share >= DOMINANT else None
+
+
+def driven_nodes(nodes: pd.DataFrame, domain_counts: Mapping[str, int]) -> dict[str, str]:
+    """node_id → the language that formed it, for the flagged nodes of one domain.
+
+    ``nodes`` has ``node_id``, ``languages`` and, from routed runs, ``space``. When the
+    domain's nodes lie in more than one space, each node is judged against the summed
+    languages of its space's nodes instead of the whole domain.
+    """
+    if nodes.empty or "languages" not in nodes:
+        return {}
+    own = [as_dict(v) for v in nodes["languages"]]
+    spaces = nodes["space"].fillna("") if "space" in nodes else pd.Series([""] * len(nodes))
+    context: dict[str, Mapping[str, int]] = {}
+    if spaces.nunique() > 1:
+        for space, counts in zip(spaces, own, strict=True):
+            context[space] = context.get(space, Counter()) + Counter(counts)
+    out = {}
+    for node, space, counts in zip(nodes["node_id"], spaces, own, strict=True):
+        language = language_driven(counts, context.get(space, domain_counts))
+        if language:
+            out[node] = language
+    return out
 
 
 def share_text(counts: Mapping[str, int], most: int = 3) -> str:

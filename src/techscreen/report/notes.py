@@ -92,13 +92,7 @@ def domain_notes(
                 f"{share:.0%} of the patents come from one country ({country}): the country-share "
                 "indicators (cn_share, cn_rta, cn_lead) have little variation to work with."
             )
-    driven = [
-        node
-        for node, own in zip(
-            nodes.get("node_id", []), nodes.get("languages", pd.Series(dtype=object)), strict=False
-        )
-        if languages.language_driven(as_dict(own), stats.get("languages") or {})
-    ]
+    driven = languages.driven_nodes(nodes, stats.get("languages") or {})
     if driven:
         notes.append(
             f"{_plural(len(driven), 'node')} of this mixed-language domain "

@@ -1,7 +1,9 @@
 """The cluster stage: ``vectors/`` + ``patent_domains/`` → ``nodes/`` and ``assignments/``.
 
-Per domain, a sample of the domain's vectors comes to the driver (the only hand-off), a
-:class:`~techscreen.cluster.model.NodeModel` is fitted on it, and one distributed pass
+Each patent is clustered with the vector of the embedder it was routed to (see
+:mod:`techscreen.embed.routing`). Per domain and vector space, a sample of the vectors comes
+to the driver (the only hand-off), a :class:`~techscreen.cluster.model.NodeModel` is fitted
+on it (spaces are never mixed: :mod:`techscreen.cluster.spaces`), and one distributed pass
 assigns every patent of every domain. Both tables are partitioned by the MLflow run id of
 the clustering, so the runs of a sweep sit side by side and later stages read the one that
 ``techscreen experiments choose`` marked (see :mod:`techscreen.experiments`).
@@ -26,9 +28,10 @@ from techscreen.cluster.assign import assign_nodes
 from techscreen.cluster.labels import ClassTitles
 from techscreen.cluster.model import FitInfo, NodeModel, fit_model, sizing
 from techscreen.cluster.nodes import node_rows
-from techscreen.config import ClusterSettings, Settings
+from techscreen.cluster.spaces import ClusterPlan, DomainModel
+from techscreen.config import ClusterSettings
 from techscreen.embed.quality import main_subclass
-from techscreen.embed.registry import make_embedder
+from techscreen.embed.routing import ROUTE_COLUMN, route_columns
 from techscreen.io.handoff import sample_groups_to_pandas
 from techscreen.io.tables import WorkspaceError, append_partition, read_table, table_meta
 from techscreen.schema import NODES, NOISE_NODE, UNDETERMINED
@@ -36,6 +39,7 @@ from techscreen.stages import Context, chosen_domains
 from techscreen.stages.embed import KEY, existing_vectors
 
 log = logging.getLogger(__name__)
+_FIT_SEPARATOR = "\t"  # between domain and space in the key of one fit's sample
 _PATENT_COLUMNS = (
     "title",
     "abstract",
@@ -48,23 +52,32 @@ _PATENT_COLUMNS = (
 )
 
 
-def cluster_embedder_id(settings: Settings) -> str:
-    """The embedder whose vectors are clustered: ``cluster.embedder`` or ``embed.embedder``."""
-    chosen = settings.cluster.embedder or settings.embed.embedder
-    return make_embedder(settings.embed.model_copy(update={"embedder": chosen})).embedder_id
+def _inputs(ctx: Context, plan: ClusterPlan, domains: list[str]) -> tuple[DataFrame, DataFrame]:
+    """Every patent of the domains with its space and the vector of its routed embedder.
 
-
-def _inputs(ctx: Context, eid: str, domains: list[str]) -> tuple[DataFrame, DataFrame]:
+    A patent whose embedder has not embedded it (yet) keeps a null vector.
+    """
     s = ctx.settings
-    vectors = existing_vectors(ctx, eid)
-    if vectors is None:
-        raise WorkspaceError(
-            f"no vectors from embedder {eid}: run `techscreen embed` with that embedder first"
-        )
+    for eid in plan.ids.values():
+        if existing_vectors(ctx, eid) is None:
+            raise WorkspaceError(
+                f"no vectors from embedder {eid}: run `techscreen embed` with that embedder first"
+            )
     patents = read_table(ctx.spark, s, "patents")
-    current = vectors.join(patents.select(*KEY), KEY, "left_semi").select(
-        "publication_number", "vector"
+    names = plan.routes.embedders
+    to_id = F.create_map(*[F.lit(x) for n in names for x in (n, plan.ids[n])])
+    to_space = F.create_map(*[F.lit(x) for n in names for x in (n, plan.space[n])])
+    routes = route_columns(patents, plan.routes).select(
+        *KEY,
+        to_id[F.col(ROUTE_COLUMN)].alias("embedder_id"),
+        to_space[F.col(ROUTE_COLUMN)].alias("space"),
     )
+    vectors = read_table(ctx.spark, s, "vectors").where(
+        F.col("embedder_id").isin(list(plan.ids.values()))
+    )
+    current = routes.join(
+        vectors.select(*KEY, "embedder_id", "vector"), [*KEY, "embedder_id"], "left"
+    ).select("publication_number", "space", "vector")
     members = (
         read_table(ctx.spark, s, "patent_domains")
         .where(F.col("domain").isin(domains))
@@ -100,6 +113,28 @@ def _fit_domain(
     if info.message:
         log.warning("cluster %s: %s", domain, info.message)
     return model, info, scores
+
+
+def _by_space(scores: dict[str, dict[str, Any]], sizes: dict[str, int]) -> dict[str, Any]:
+    """One domain's scores: its only space's, or counts summed and scores size-weighted.
+
+    A domain clustered in several spaces keeps each space's scores under ``spaces``.
+    """
+    if len(scores) == 1:
+        return next(iter(scores.values()))
+    out: dict[str, Any] = {
+        k: sum(d[k] for d in scores.values()) for k in ("n_nodes", "micro_clusters", "sample")
+    }
+    for name in {k for d in scores.values() for k in d} - set(out):
+        pairs = [
+            (d[name], sizes[space])
+            for space, d in scores.items()
+            if isinstance(d.get(name), int | float)
+        ]
+        weight = sum(w for _, w in pairs)
+        out[name] = round(sum(v * w for v, w in pairs) / weight, 4) if weight else None
+    out["spaces"] = scores
+    return out
 
 
 def _overall(per_domain: dict[str, dict[str, Any]], counts: dict[str, dict[str, int]]) -> dict:
@@ -138,7 +173,8 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
     """Cluster every chosen domain into technology nodes and assign every patent."""
     s, c = ctx.settings, ctx.settings.cluster
     domains = chosen_domains(s, c.domains, "cluster.domains")
-    eid = cluster_embedder_id(s)
+    plan = ClusterPlan.from_settings(s)
+    ids = ",".join(plan.ids.values())
     upstream = {
         "vectors": table_meta(s, "vectors").get("run_id", ""),
         "patent_domains": table_meta(s, "patent_domains").get("run_id", ""),
@@ -146,36 +182,44 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
     with ctx.tracker.stage("cluster", upstream=upstream) as run:
         started = time.perf_counter()
         run.log(
-            params={"cluster": c.model_dump(), "embedder_id": eid},
-            tags={"techscreen.embedder_id": eid},
+            params={"cluster": c.model_dump(), "embedder_ids": ids, "spaces": len(plan.spaces)},
+            tags={"techscreen.embedder_id": ids},
         )
-        frame, patents = _inputs(ctx, eid, domains)
+        frame, patents = _inputs(ctx, plan, domains)
         with_vectors = {
-            r["domain"]: int(r["n"])
-            for r in frame.groupBy("domain").agg(F.count("vector").alias("n")).collect()
+            (r["domain"], r["space"]): int(r["n"])
+            for r in frame.groupBy("domain", "space").agg(F.count("vector").alias("n")).collect()
+            if r["n"]
         }
-        limits = {d: sizing(with_vectors.get(d, 0), c).sample_size for d in domains}
         sample = sample_groups_to_pandas(
-            frame.where(F.col("vector").isNotNull()).join(
+            frame.where(F.col("vector").isNotNull())
+            .withColumn("fit", F.concat_ws(_FIT_SEPARATOR, "domain", "space"))
+            .join(
                 patents.select("publication_number", "ipc_codes", "cpc_codes"),
                 "publication_number",
             ),
-            "domain",
-            {d: n for d, n in limits.items() if with_vectors.get(d)},
+            "fit",
+            {_FIT_SEPARATOR.join(k): sizing(n, c).sample_size for k, n in with_vectors.items()},
             c.seed,
             "publication_number",
         )
         models, per_domain = {}, {}
         for domain in domains:
-            part = sample[sample.domain == domain]
-            if part.empty:
+            fits = {}
+            for space in plan.spaces:
+                part = sample[(sample.domain == domain) & (sample.space == space)]
+                if not part.empty:
+                    fits[space] = _fit_domain(domain, part, with_vectors[domain, space], c)
+            if not fits:
                 log.warning("cluster %s: no patents with vectors: no node", domain)
                 continue
-            models[domain], _, per_domain[domain] = _fit_domain(
-                domain, part, with_vectors[domain], c
+            models[domain] = DomainModel({space: fit[0] for space, fit in fits.items()})
+            per_domain[domain] = _by_space(
+                {space: fit[2] for space, fit in fits.items()},
+                {space: with_vectors[domain, space] for space in fits},
             )
 
-        meta = {"run_id": run.run_id, "embedder_id": eid, "upstream": upstream}
+        meta = {"run_id": run.run_id, "embedder_id": ids, "upstream": upstream}
         append_partition(assign_nodes(frame, models), s, "assignments", "run_id", run.run_id, meta)
         assignments = read_table(ctx.spark, s, "assignments").where(F.col("run_id") == run.run_id)
         counts = {
@@ -219,7 +263,8 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             }
         )
         _log_nodes(run, rows)
-    return {"run_id": run.run_id, "embedder_id": eid, **summary, "domains": per_domain}
+    embedders = list(plan.ids.values())
+    return {"run_id": run.run_id, "embedder_ids": embedders, **summary, "domains": per_domain}
 
 
 def _log_nodes(run, rows: list[dict[str, Any]]) -> None:

@@ -1,4 +1,4 @@
-"""The embed stage: ``patents/`` → ``vectors/`` (incremental per embedder), tracked."""
+"""The embed stage: ``patents/`` → ``vectors/`` (incremental per embedder, routed by language)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from techscreen.config import EmbedSettings
+from techscreen.embed.base import Embedder
+from techscreen.embed.lexical import KIND as LEXICAL_KIND
+from techscreen.embed.lexical_log import log_lexical_model
 from techscreen.embed.models import ensure_built
 from techscreen.embed.quality import knn_agreement, main_subclass
-from techscreen.embed.registry import make_embedder
+from techscreen.embed.registry import named_embedder
+from techscreen.embed.routing import RoutePlan, kind_of, routed
 from techscreen.embed.vectors import embed
 from techscreen.io.handoff import sample_to_pandas
 from techscreen.io.tables import append_partition, read_table, table_meta, table_path
@@ -40,64 +45,91 @@ def existing_vectors(ctx: Context, embedder_id: str) -> DataFrame | None:
     return read_table(ctx.spark, ctx.settings, "vectors").where(F.col("embedder_id") == embedder_id)
 
 
+def stage_embedders(settings: EmbedSettings) -> dict[str, Embedder]:
+    """Every embedder the routing plan sends records to (built first if need be), by name."""
+    out = {}
+    for name in RoutePlan.from_settings(settings).embedders:
+        ensure_built(settings.model_copy(update={"embedder": name}))
+        out[name] = named_embedder(settings, name)
+    return out
+
+
 def run_embed(ctx: Context) -> dict[str, Any]:
-    """Embed the patents that this embedder has not embedded yet (same content hash)."""
+    """Embed the patents that their routed embedder has not embedded yet (same content hash).
+
+    Without ``embed.routes`` every patent goes to ``embed.embedder``; with them each record
+    goes to the embedder of its language (or its translation to the English one, see
+    :mod:`techscreen.embed.routing`), and each embedder writes its own partition.
+    """
     s = ctx.settings
-    if s.embed.routes or s.embed.prefer_english:
-        # techscreen.embed.routing decides per record; the stages do not apply it yet (the
-        # cluster stage must first cluster each vector space apart). Refuse rather than
-        # silently embed everything with embed.embedder.
-        raise ValueError(
-            "embed.routes / embed.prefer_english are not applied by the embed stage yet: "
-            "leave them empty, or set embed.embedder (e.g. lexical-zh) for the whole corpus"
-        )
-    ensure_built(s.embed)
-    embedder = make_embedder(s.embed)
-    eid = embedder.embedder_id
+    plan = RoutePlan.from_settings(s.embed)
+    embedders = stage_embedders(s.embed)
     upstream = table_meta(s, "patents")
     patents = _in_domains(ctx, read_table(ctx.spark, s, "patents"), s.embed.domains)
-    done = existing_vectors(ctx, eid)
-    todo = patents if done is None else patents.join(done.select(*KEY), KEY, "left_anti")
+    parts = routed(patents, plan)
 
     with ctx.tracker.stage("embed", upstream={"patents": upstream.get("run_id", "")}) as run:
         run.log(
             params={
-                "embedder": embedder.get_params(),
-                "embedder_id": eid,
+                "embedders": {n: e.get_params() for n, e in embedders.items()},
+                "embedder_ids": ",".join(e.embedder_id for e in embedders.values()),
+                "routes": dict(plan.routes) or "none",
+                "default": plan.default,
+                "prefer_english": plan.prefer_english,
                 "text_recipe": s.embed.text_recipe,
                 "domains": ",".join(s.embed.domains) or "all",
                 "sort_window": s.embed.sort_window,
             }
         )
-        pending = todo.count()
-        summary: dict[str, Any] = {
-            "embedder_id": eid,
-            "docs_pending": pending,
-            "run_id": run.run_id,
+        meta = {"run_id": run.run_id, "data_version": upstream.get("data_version", "")}
+        results = {
+            e.embedder_id: _embed_part(ctx, run, e, parts[name], meta)
+            for name, e in embedders.items()
         }
-        if pending == 0:
-            log.info("embed: every patent already has a %s vector: nothing to do", eid)
-            summary.update(docs_embedded=0, docs_skipped=0)
-            run.log(metrics={"docs_embedded": 0, "docs_skipped": 0})
-            return summary
-        started = time.perf_counter()
-        meta = {
-            "run_id": run.run_id,
-            "embedder_id": eid,
-            "data_version": upstream.get("data_version", ""),
+        totals = {
+            k: sum(r[k] for r in results.values())
+            for k in ("docs_routed", "docs_pending", "docs_embedded", "docs_skipped")
         }
-        if embedder.length_sorted:
-            todo = fixed_batches(todo, pending, s.embed.sort_window)
-        vectors = embed(
-            todo, embedder, s.embed.text_recipe, s.embed.sort_window, s.embed.max_padding
+        run.log(
+            metrics={
+                **totals,
+                **{
+                    f"{kind_of(eid)}.{k}": v
+                    for eid, r in results.items()
+                    for k, v in r.items()
+                    if isinstance(v, int | float)
+                },
+            }
         )
-        files = append_partition(vectors, s, "vectors", "embedder_id", eid, meta)
-        seconds = time.perf_counter() - started
-        summary.update(batch_stats(ctx, [str(f) for f in files], patents))
-        summary["docs_per_s"] = round(summary["docs_embedded"] / seconds, 2)
-        summary["seconds"] = round(seconds, 1)
-        summary["ipc_knn_agreement_at_10"] = ipc_knn_agreement(ctx, eid, patents)
-        run.log(metrics={k: v for k, v in summary.items() if isinstance(v, int | float)})
+    return {"run_id": run.run_id, "embedder_ids": list(results), **totals, "embedders": results}
+
+
+def _embed_part(
+    ctx: Context, run: Any, embedder: Embedder, part: DataFrame, meta: dict[str, str]
+) -> dict[str, Any]:
+    """Embed one embedder's routed rows not embedded yet; its counts, rates and quality."""
+    s, eid = ctx.settings, embedder.embedder_id
+    if embedder.kind == LEXICAL_KIND:
+        log_lexical_model(run.client, run.run_id, embedder.path, max_tokens=embedder.max_tokens)
+    done = existing_vectors(ctx, eid)
+    todo = part if done is None else part.join(done.select(*KEY), KEY, "left_anti")
+    routed_rows, pending = part.count(), todo.count()
+    summary: dict[str, Any] = {"docs_routed": routed_rows, "docs_pending": pending}
+    if pending == 0:
+        log.info("embed: every patent routed to %s already has a vector: nothing to do", eid)
+        return {**summary, "docs_embedded": 0, "docs_skipped": 0}
+    started = time.perf_counter()
+    if embedder.length_sorted:
+        todo = fixed_batches(todo, pending, s.embed.sort_window)
+    vectors = embed(todo, embedder, s.embed.text_recipe, s.embed.sort_window, s.embed.max_padding)
+    files = append_partition(
+        vectors, s, "vectors", "embedder_id", eid, {**meta, "embedder_id": eid}
+    )
+    seconds = time.perf_counter() - started
+    summary.update(batch_stats(ctx, [str(f) for f in files], part, embedder.english_only))
+    summary["docs_per_s"] = round(summary["docs_embedded"] / seconds, 2)
+    summary["seconds"] = round(seconds, 1)
+    summary["ipc_knn_agreement_at_10"] = ipc_knn_agreement(ctx, eid, part)
     return summary
 
 
@@ -113,7 +145,9 @@ def fixed_batches(todo: DataFrame, rows: int, window: int) -> DataFrame:
     return todo.repartition(parts, *KEY).sortWithinPartitions(*KEY)
 
 
-def batch_stats(ctx: Context, files: list[str], patents: DataFrame) -> dict[str, Any]:
+def batch_stats(
+    ctx: Context, files: list[str], patents: DataFrame, english_only: bool = True
+) -> dict[str, Any]:
     """Counts and rates of one embed batch, read back from the files it wrote."""
     new = ctx.spark.read.parquet(*files)
     row = (
@@ -133,7 +167,7 @@ def batch_stats(ctx: Context, files: list[str], patents: DataFrame) -> dict[str,
         )
         .first()
     )
-    if row["non_en"]:
+    if english_only and row["non_en"]:
         log.warning(
             "embed: %d texts are not English (or undetected): English models embed them poorly",
             row["non_en"],

@@ -129,7 +129,7 @@ def _sizes(graph: nx.Graph, table: pd.DataFrame) -> dict[str, Any]:
 class _Inputs:
     """What the driver holds of a clustering run: node-level and edge-level rows only."""
 
-    nodes: pd.DataFrame  # domain, node_id, size, label, centroid
+    nodes: pd.DataFrame  # domain, node_id, size, label, centroid, space
     code_edges: pd.DataFrame  # domain, source, target, count, patents, weight
     occurrences: pd.DataFrame  # domain, code, patents
     profile_similarity: pd.DataFrame  # domain, source, target, similarity
@@ -152,7 +152,7 @@ def _read(ctx: Context, domains: list[str], cluster_run: str) -> _Inputs:
     nodes = (
         read_table(ctx.spark, s, "nodes")
         .where(of_run)
-        .select("domain", "node_id", "size", "label", "centroid")
+        .select("domain", "node_id", "size", "label", "centroid", "space")
         .toPandas()
     )
     in_domains = (

@@ -8,6 +8,10 @@ from the nodes' own histograms, never from ``patents/``. Per-domain facts (paten
 whether citations shaped the network) come from the cluster and graph runs' MLflow metrics,
 the expert concordance from the grade run's artifacts (or metrics).
 
+Node labels are composed again from the nodes' keywords and codes in ``report.language``
+(``en`` or ``zh``: the top code's English or Chinese title), for the page and the exports
+alike; a Chinese report also titles the most connected codes in Chinese.
+
 The page is built by :mod:`techscreen.report` from pandas frames; the stage writes the report
 folder atomically (a staging folder renamed into place), logs its files as artifacts of an
 MLflow run tagged with the grade run and everything upstream of it, and returns the page's
@@ -31,6 +35,7 @@ from mlflow.exceptions import MlflowException
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from techscreen.cluster.labels import ClassTitles
 from techscreen.config import workspace
 from techscreen.experiments import chosen_run
 from techscreen.grade.scoring import TIERS
@@ -38,7 +43,13 @@ from techscreen.io.exports import write_csv
 from techscreen.io.files import staged_dir
 from techscreen.io.tables import META_FILE, WorkspaceError, read_table
 from techscreen.report import ReportInputs, ReportOptions, export_frame, render
-from techscreen.report.data import GRADE_COLUMNS, NODE_COLUMNS, as_dict, grading_settings
+from techscreen.report.data import (
+    GRADE_COLUMNS,
+    NODE_COLUMNS,
+    as_dict,
+    grading_settings,
+    localise,
+)
 from techscreen.schema import CODE_NETWORK, TECHNOLOGY_NETWORK
 from techscreen.stages import Context
 
@@ -68,6 +79,8 @@ def _options(ctx: Context) -> ReportOptions:
         label_top=g.label_top,
         max_vertices=g.picture_vertices,
         seed=g.seed,
+        language=str(_setting(ctx, "language", base.language)),
+        label_terms=ctx.settings.cluster.labels.label_terms,
     )
 
 
@@ -151,8 +164,26 @@ def _top_codes(centrality: DataFrame) -> pd.DataFrame:
     )
 
 
+def _code_titles(ctx: Context, codes: pd.DataFrame, language: str) -> dict[str, str]:
+    """Titles of the code network's vertices in ``language``; none needed for English.
+
+    The graph stage labels code vertices with English titles; a Chinese report looks the
+    codes up in the bundled tables (Chinese IPC title, else the English one).
+    """
+    if language == "en" or codes.empty:
+        return {}
+    labels = ctx.settings.cluster.labels
+    titles = ClassTitles.load(labels.ipc_titles, labels.cpc_titles)
+    found = {code: titles.title(code, language) for code in codes["vertex"].dropna().unique()}
+    return {code: title for code, title in found.items() if title}
+
+
 def _inputs(ctx: Context, grade_run: str) -> tuple[ReportInputs, pd.DataFrame]:
-    """Everything the page needs, as node-level pandas frames; and the grade rows."""
+    """Everything the page needs, as node-level pandas frames; and the grade rows.
+
+    Node labels (and code titles) are in the report's language: composed here from the
+    nodes' keywords and codes, so the page and the exports say the same.
+    """
     s = ctx.settings
     run = ctx.tracker.client.get_run(grade_run)
     params, tags = dict(run.data.params), run.data.tags
@@ -196,6 +227,8 @@ def _inputs(ctx: Context, grade_run: str) -> tuple[ReportInputs, pd.DataFrame]:
         "dimension_weights": g.dimension_weights,
         "indicator_weights": g.indicator_weights,
     }
+    options = _options(ctx)
+    top_codes = _top_codes(centrality)
     inputs = ReportInputs(
         grades=grades,
         domains=domains,
@@ -204,12 +237,13 @@ def _inputs(ctx: Context, grade_run: str) -> tuple[ReportInputs, pd.DataFrame]:
         nodes=nodes,
         centrality=vertices,
         edges=edges,
-        codes=_top_codes(centrality),
+        codes=top_codes,
         domain_stats=_domain_stats(ctx, lineage, domains),
         agreement=_agreement(ctx, grade_run, params),
-        options=_options(ctx),
+        options=options,
     )
-    return inputs, grades
+    inputs = localise(inputs, _code_titles(ctx, top_codes, options.language))
+    return inputs, inputs.grades
 
 
 def _write(folder: Path, page: str, export: pd.DataFrame, meta: dict[str, str]) -> dict[str, Path]:

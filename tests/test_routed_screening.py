@@ -1,0 +1,172 @@
+"""Routing on a real mixed corpus: each record to its language's embedder, spaces never mixed.
+
+The bundled waste-heat (Chinese, Korean, German, English … abstracts) and PatSnap (Chinese
+with an English translation) samples go through ingest, domains, embed, cluster and graph
+with ``embed.routes={zh: lexical-zh}`` and ``embed.prefer_english=true`` on a real local
+SparkSession and MLflow store. Checked against :meth:`RoutePlan.route`, the per-record
+reference: which partition each vector lands in, that every node holds patents of one
+space only, and that no centroid edge joins nodes of two spaces.
+"""
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import ROOT
+from techscreen.cli import main
+from techscreen.embed.routing import RoutePlan
+from techscreen.schema import NOISE_NODE, UNASSIGNED_DOMAIN
+
+
+def _run(ws, *args: str) -> dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([*args, "--conf-dir", str(ROOT / "conf"), "--set", f"paths.workspace={ws}"])
+    assert code == 0
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+def _routing(ws) -> list[str]:
+    return [
+        "--set",
+        "embed.embedder=minilm",
+        "--set",
+        "embed.routes={zh: lexical-zh}",
+        "--set",
+        "embed.prefer_english=true",
+        "--set",
+        f"embed.lexical.path={ws / 'lexical-zh'}",
+        "--set",
+        f"embed.lexical.fit_corpus={ws / 'patents'}",
+        "--set",
+        "embed.lexical.dims=64",
+    ]
+
+
+@pytest.fixture(scope="module")
+def routed(spark, tmp_path_factory):
+    """(workspace, embed summary, cluster summary, graph summary) of one routed screening."""
+    ws = tmp_path_factory.mktemp("routed") / "ws"
+    sample = ROOT / "data" / "sample"
+    _run(ws, "ingest", str(sample / "waste_heat"), str(sample / "patsnap"))
+    _run(ws, "domains")
+    embed = _run(ws, "embed", *_routing(ws))
+    cluster = _run(ws, "cluster", *_routing(ws))
+    graph = _run(ws, "graph", *_routing(ws))
+    return ws, embed, cluster, graph
+
+
+def test_each_record_is_embedded_once_by_the_embedder_routed_to(spark, routed):
+    ws, embed, _, _ = routed
+    minilm, lexical = embed["embedder_ids"]
+    assert minilm.startswith("minilm-") and lexical.startswith("lexical-zh-")
+    patents = spark.read.parquet(str(ws / "patents")).toPandas()
+    plan = RoutePlan({"zh": "lexical-zh"}, "minilm", prefer_english=True)
+    expected = {
+        r.publication_number: plan.route(r.language, r.title, r.abstract, r.title_en, r.abstract_en)
+        for r in patents.itertuples()
+    }
+    routes = {p: r.embedder for p, r in expected.items()}
+    assert set(routes.values()) == {"minilm", "lexical-zh"}
+    # PatSnap's Chinese records carry a full English translation: they went to MiniLM
+    assert any(r.english for r in expected.values())
+
+    vectors = spark.read.parquet(str(ws / "vectors")).toPandas()
+    assert vectors.publication_number.is_unique
+    assert set(vectors.publication_number) == set(routes)
+    kind = {minilm: "minilm", lexical: "lexical-zh"}
+    got = {p: kind[e] for p, e in zip(vectors.publication_number, vectors.embedder_id, strict=True)}
+    assert got == routes
+    dims = {
+        kind[e]: {len(v) for v in group.vector if v is not None}
+        for e, group in vectors.groupby("embedder_id")
+    }
+    assert dims == {"minilm": {384}, "lexical-zh": {64}}
+
+    figures = embed["embedders"]
+    assert figures[lexical]["docs_routed"] == sum(r == "lexical-zh" for r in routes.values())
+    assert embed["docs_routed"] == len(patents) == embed["docs_embedded"] + embed["docs_skipped"]
+    # the fitted model is logged with the run that used it, traceable to its corpus
+    client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    tags = client.get_run(embed["run_id"]).data.tags
+    assert tags["lexical-zh.model_id"].startswith("m-")
+    # a second run finds every record embedded by its embedder
+    again = _run(ws, "embed", *_routing(ws))
+    assert again["docs_pending"] == 0 and again["docs_embedded"] == 0
+
+
+def test_spaces_are_clustered_apart_and_numbered_across(spark, routed):
+    ws, embed, cluster, _ = routed
+    minilm, lexical = embed["embedder_ids"]
+    assert cluster["embedder_ids"] == [minilm, lexical]
+    run = cluster["run_id"]
+    nodes = spark.read.parquet(str(ws / "nodes")).where(f"run_id = '{run}'").toPandas()
+    assert set(nodes.space) == {minilm, lexical}
+    for _, group in nodes.groupby("domain"):
+        assert sorted(group.node) == list(range(len(group)))  # numbered across spaces
+        # the default embedder's space first, then the next
+        order = group.sort_values("node").space.tolist()
+        assert order == sorted(order, key=[minilm, lexical].index)
+    mixed = [d for d, g in nodes.groupby("domain") if g.space.nunique() == 2]
+    assert mixed, "the waste-heat sample should give a domain with nodes in both spaces"
+    for domain in mixed:
+        figures = cluster["domains"][domain]
+        assert set(figures["spaces"]) == {minilm, lexical}
+        assert figures["n_nodes"] == sum(s["n_nodes"] for s in figures["spaces"].values())
+
+    assignments = spark.read.parquet(str(ws / "assignments")).where(f"run_id = '{run}'")
+    members = assignments.where(f"node != {NOISE_NODE}").toPandas()
+    vectors = spark.read.parquet(str(ws / "vectors")).toPandas()
+    space_of_patent = dict(zip(vectors.publication_number, vectors.embedder_id, strict=True))
+    space_of_node = dict(zip(nodes.node_id, nodes.space, strict=True))
+    wrong = [
+        (p, n)
+        for p, n in zip(members.publication_number, members.node_id, strict=True)
+        if space_of_patent[p] != space_of_node[n]
+    ]
+    assert not wrong
+    # every patent of every domain appears once, in a node or as noise
+    domains = spark.read.parquet(str(ws / "patent_domains")).toPandas()
+    domains = domains[domains.domain != UNASSIGNED_DOMAIN]
+    assert assignments.count() == len(domains.drop_duplicates(["publication_number", "domain"]))
+
+
+def test_graph_compares_centroids_within_a_space_only(spark, routed):
+    ws, _, cluster, graph = routed
+    nodes = (
+        spark.read.parquet(str(ws / "nodes")).where(f"run_id = '{cluster['run_id']}'").toPandas()
+    )
+    space = dict(zip(nodes.node_id, nodes.space, strict=True))
+    edges = (
+        spark.read.parquet(str(ws / "node_edges"))
+        .where(f"run_id = '{graph['run_id']}' and network = 'technology'")
+        .toPandas()
+    )
+    assert len(edges)
+    by_centroid = [
+        (s, t)
+        for s, t, e in zip(edges.source, edges.target, edges.evidence, strict=True)
+        if dict(e).get("centroids")
+    ]
+    assert by_centroid
+    assert all(space[s] == space[t] for s, t in by_centroid)
+    # nodes of different spaces may still be linked by shared codes or citations
+    assert np.isfinite(edges.weight).all()
+
+
+def test_routing_and_a_single_cluster_embedder(spark, routed, tmp_path):
+    """``cluster.embedder`` clusters every patent in that one space; the rest have no vector."""
+    ws, embed, _, _ = routed
+    minilm, _ = embed["embedder_ids"]
+    result = _run(ws, "cluster", *_routing(ws), "--set", "cluster.embedder=minilm")
+    assert result["embedder_ids"] == [minilm]
+    of_run = f"run_id = '{result['run_id']}'"
+    assignments = spark.read.parquet(str(ws / "assignments")).where(of_run).toPandas()
+    vectors = spark.read.parquet(str(ws / "vectors")).toPandas()
+    lexical_only = set(vectors.publication_number[vectors.embedder_id != minilm])
+    status = dict(zip(assignments.publication_number, assignments.status, strict=True))
+    assert lexical_only and all(status[p] == "no_vector" for p in lexical_only if p in status)
