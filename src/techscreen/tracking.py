@@ -198,9 +198,7 @@ class RunHandle:
         now = int(time.time() * 1000)
         p = [Param(k, str(v)[:_MAX_PARAM_CHARS]) for k, v in flatten(params or {}).items()]
         m = [  # an undefined score (None) is not logged
-            Metric(k, float(v), now, 0)
-            for k, v in flatten(metrics or {}).items()
-            if v is not None
+            Metric(k, float(v), now, 0) for k, v in flatten(metrics or {}).items() if v is not None
         ]
         t = [RunTag(k, str(v)) for k, v in flatten(tags or {}).items()]
         while p or m or t:
