@@ -65,8 +65,8 @@ def test_roles_of_a_real_tree(tree):
 def test_default_root_is_this_process():
     now = PeakMemory().sample()
     assert now is not None
-    assert now["python_driver"] > 0
-    assert now["jvm"] == now["python_workers"] == 0
+    # this process is the root (the suite may have started a JVM and workers beside it)
+    assert now["python_driver"] == pytest.approx(psutil.Process().memory_info().rss, rel=0.5)
 
 
 def test_gone_root_gives_no_sample():
