@@ -207,7 +207,7 @@ def agreement(found: np.ndarray, truth: Sequence[str | None]) -> dict[str, float
 
 
 def oracle_kmeans(
-    x: np.ndarray,
+    x: Sequence[np.ndarray],
     truth: Sequence[str],
     spaces: Sequence[str],
     seeds: Iterable[int] = ORACLE_SEEDS,
@@ -219,7 +219,7 @@ def oracle_kmeans(
     numbers are kept apart across spaces).
 
     Args:
-        x: one vector per scored patent.
+        x: one vector per scored patent (spaces may differ in dimensions).
         truth: each patent's class (none missing).
         spaces: each patent's vector space.
         seeds: k-means seeds; the figures are their mean.
@@ -232,7 +232,7 @@ def oracle_kmeans(
         offset = 0
         for space in dict.fromkeys(space_arr.tolist()):
             rows = np.flatnonzero(space_arr == space)
-            z = normalise(x[rows])
+            z = normalise(np.stack([x[i] for i in rows]))
             k = min(len(set(truth_arr[rows].tolist())), len(rows))
             centroids = spherical_kmeans(z, k, iterations, seed)
             found[rows] = (z @ centroids.T).argmax(axis=1) + offset
@@ -461,10 +461,22 @@ def _table(workspace: Path, name: str, columns: list[str], where=None) -> pd.Dat
     return dataset.to_table(columns=columns, filter=where).to_pandas()
 
 
-def read_results(workspace: Path, sets: list[str], run_id: str) -> pd.DataFrame:
-    """One row per patent of the set's domain: node, status, language, codes, routed vector."""
+def read_results(
+    workspace: Path, sets: list[str], run_id: str, clustered: Iterable[str]
+) -> pd.DataFrame:
+    """One row per patent of the set's domain: node, status, language, codes, routed vector.
+
+    Each patent's embedder comes from the routing of the settings (the committed ones plus
+    ``sets``), which must name the embedders the clustering run read (``clustered``, ids):
+    configuration that changed since the run is an error, not a silent mismatch.
+    """
     settings = load_settings(ROOT / "conf", overrides=sets)
     plan = ClusterPlan.from_settings(settings)
+    if set(plan.ids.values()) != set(clustered):
+        raise SystemExit(
+            f"{workspace}: the clustering read embedders {sorted(clustered)}, the settings "
+            f"now route to {sorted(plan.ids.values())}: did conf/ change during the run?"
+        )
     assigned = _table(
         workspace,
         "assignments",
@@ -522,7 +534,7 @@ def score_set(
     truth = common_classes(raw, min_class)
     scored = np.array([t is not None for t in truth], dtype=bool)
     nodes = with_vector.node.to_numpy()
-    x = np.stack(with_vector.vector[scored].to_numpy()) if scored.any() else np.zeros((0, 1))
+    x = with_vector.vector[scored].tolist()
     kept = [t for t in truth if t is not None]
     ours = agreement(nodes, truth)
     oracle = (
@@ -564,7 +576,8 @@ def run(
         log.warning("%s: %s rows copied; running %s …", name, copied, " → ".join(STAGES))
         summary = run_pipeline(workspace, sets)
         cluster = summary["stages"]["cluster"]
-        scores = score_set(spec, read_results(workspace, sets, cluster["run_id"]), min_class)
+        rows = read_results(workspace, sets, cluster["run_id"], cluster["embedder_ids"])
+        scores = score_set(spec, rows, min_class)
         scores.update(
             rows_copied=copied,
             seconds=round(time.perf_counter() - t0, 1),

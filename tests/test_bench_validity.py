@@ -148,3 +148,12 @@ def test_subset_is_deterministic_and_pooled_over_files(tmp_path):
     b = openpyxl.load_workbook(tmp_path / "two" / "AI.xlsx").worksheets[0]
     assert [r for r in a.iter_rows(values_only=True)] == [r for r in b.iter_rows(values_only=True)]
     assert next(a.iter_rows(values_only=True)) == ("Title", "Abstract", "ID", "IPC")
+
+
+def test_oracle_takes_spaces_of_different_dimensions():
+    a, truth_a = _blobs(2, 20, 8, seed=4)
+    b, truth_b = _blobs(2, 20, 5, seed=5)
+    vectors = [*a, *b]  # one vector per patent, as read from two embedders' tables
+    truth = truth_a + [f"b-{t}" for t in truth_b]
+    got = oracle_kmeans(vectors, truth, ["a"] * 40 + ["b"] * 40)
+    assert got == {"nmi": 1.0, "ari": 1.0}
