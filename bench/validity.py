@@ -241,18 +241,35 @@ def oracle_kmeans(
     return {m: round(float(np.mean([r[m] for r in runs])), 4) for m in ("nmi", "ari")}
 
 
-def node_figures(nodes: np.ndarray, status: Sequence[str]) -> dict[str, Any]:
-    """Node count, noise share and largest-node share of one set's patents with a vector."""
+def node_figures(
+    nodes: np.ndarray, status: Sequence[str], spaces: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Node count, noise share and largest-node share of one set's patents with a vector.
+
+    With ``spaces`` (each patent's vector space) also ``largest_node_share_in_space``: the
+    largest share a node takes of its own space's patents (equal to the set's figure when
+    the set is one space; a node can dominate a small space and still be small in the set).
+    """
     nodes = np.asarray(nodes)
     n = len(nodes)
     members = nodes[nodes != NOISE_NODE]
     sizes = np.bincount(members) if len(members) else np.zeros(0, dtype=np.int64)
-    return {
+    out = {
         "patents": n,
         "nodes": int((sizes > 0).sum()),
         "noise_share": round(sum(s == NOISE for s in status) / n, 4) if n else None,
         "largest_node_share": round(int(sizes.max()) / n, 4) if len(sizes) else 0.0,
     }
+    if spaces is not None:
+        space_arr = np.asarray(spaces, dtype=object)
+        shares = [0.0]
+        for space in set(space_arr.tolist()):
+            inside = nodes[space_arr == space]
+            kept = inside[inside != NOISE_NODE]
+            if len(kept):
+                shares.append(int(np.bincount(kept).max()) / len(inside))
+        out["largest_node_share_in_space"] = round(max(shares), 4)
+    return out
 
 
 def _ratio(ours: float | None, oracle: float | None) -> float | None:
@@ -547,7 +564,7 @@ def score_set(
         "label": spec.label,
         "level": spec.level,
         "languages": languages([v if isinstance(v, str) else None for v in with_vector.language]),
-        **node_figures(nodes, with_vector.status.tolist()),
+        **node_figures(nodes, with_vector.status.tolist(), with_vector.space.tolist()),
         "no_vector": int(len(rows) - len(with_vector)),
         "labelled": int(sum(t is not None for t in raw)),
         "scored": int(scored.sum()),
@@ -558,6 +575,13 @@ def score_set(
         "oracle": oracle,
         "nmi_ratio": _ratio(ours["nmi"], oracle["nmi"]),
     }
+
+
+def min_cluster_sizes(summary: dict[str, Any]) -> Any:
+    """The cluster stage's min_cluster_size for the domain: one value, or one per space."""
+    if "spaces" in summary:
+        return {space: d.get("min_cluster_size") for space, d in summary["spaces"].items()}
+    return summary.get("min_cluster_size")
 
 
 def run(
@@ -584,7 +608,7 @@ def run(
             workspace=str(workspace),
             cluster_run_id=cluster["run_id"],
             embedder_ids=cluster.get("embedder_ids"),
-            min_cluster_size=cluster.get("domains", {}).get(DOMAIN, {}).get("min_cluster_size"),
+            min_cluster_size=min_cluster_sizes(cluster.get("domains", {}).get(DOMAIN, {})),
         )
         log.warning("%s: done in %.0f s", name, scores["seconds"])
         results.append(scores)
@@ -607,7 +631,8 @@ def run(
         print(
             f"  {r['set']}: label = {r['label']}; {r['labelled']:,} labelled, "
             f"{r['classes_dropped']} small classes dropped; {r['no_vector']} without a vector; "
-            f"spaces {r['spaces']}; min_cluster_size {r['min_cluster_size']}; {r['seconds']:.0f} s"
+            f"spaces {r['spaces']}; min_cluster_size {r['min_cluster_size']}; largest node "
+            f"{_pct(r['largest_node_share_in_space'])}% of its space; {r['seconds']:.0f} s"
         )
     print()
     width = max(len(c[0]) for c in checks)

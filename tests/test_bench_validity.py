@@ -90,6 +90,10 @@ def test_node_figures_count_noise_and_the_largest_node():
     status = ["member"] * 4 + ["noise"] + ["member"] * 3 + ["noise", "member"]
     got = node_figures(nodes, status)
     assert got == {"patents": 10, "nodes": 3, "noise_share": 0.2, "largest_node_share": 0.4}
+    # node 1 holds both patents of space b: small in the set, all of its space
+    spaces = ["a"] * 3 + ["b"] + ["a"] * 5 + ["b"]
+    got = node_figures(nodes, status, spaces)
+    assert got["largest_node_share"] == 0.4 and got["largest_node_share_in_space"] == 1.0
 
 
 def _result(name: str, nmi: float, oracle: float, largest: float, noise: float) -> dict:
