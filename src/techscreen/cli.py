@@ -81,6 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
     choose.add_argument("--stage", default="cluster", help="stage of the run (default: cluster)")
     _common(choose)
 
+    experts = sub.add_parser("experts", help="Delphi rounds: questionnaires out, scores back in")
+    experts_sub = experts.add_subparsers(dest="action", required=True)
+    survey = experts_sub.add_parser("survey", help="write a round's xlsx questionnaire")
+    survey.add_argument("--round", type=int, help="round (default: 1, or the one after --previous)")
+    survey.add_argument("--grade-run", default="", help="grade run (default: the chosen one)")
+    survey.add_argument("--out", help="folder (default: WORKSPACE/experts)")
+    survey.add_argument(
+        "--previous",
+        metavar="DIR_OR_CSV",
+        help="the round before: its returned workbooks, or the scores CSV collected from them",
+    )
+    _common(survey)
+    collect = experts_sub.add_parser("collect", help="returned questionnaires → scores CSV")
+    collect.add_argument("folder", help="folder of the returned .xlsx workbooks")
+    collect.add_argument(
+        "--out",
+        help="scores CSV (default: FOLDER/scores.csv); rejects.csv, convergence.csv beside it",
+    )
+    _common(collect)
+
     synth = sub.add_parser("synth", help="write synthetic patent applications (test data)")
     synth.add_argument("--n", type=int, required=True, help="records to write")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -135,6 +155,22 @@ def _context(settings):
 def _run_tags(ctx) -> dict[str, str]:
     # Which cluster ran it: under spark-submit that is --master, not the settings' master.
     return {"techscreen.spark_master": ctx.spark.sparkContext.master}
+
+
+def _print_collected(collected, most: int = 50) -> None:
+    """Kendall's W per round and the items that have not converged, as plain tables."""
+    from techscreen.experiments import format_table
+
+    columns = ["round", "dimension", "experts", "items", "complete_items", "w", "p_value"]
+    sys.stdout.write("Kendall's W per round and dimension\n")
+    sys.stdout.write(format_table(collected.concordance[columns]))
+    flagged = collected.flagged
+    sys.stdout.write(f"\nNot converged: {len(flagged)} (item, dimension) in all rounds\n")
+    if len(flagged):
+        shown = ["round", "item", "dimension", "n", "median", "iqr", "cv", "why"]
+        sys.stdout.write(format_table(flagged[shown].head(most)))
+        if len(flagged) > most:
+            sys.stdout.write(f"… {len(flagged) - most} more in convergence.csv\n")
 
 
 def _execute(args: argparse.Namespace) -> dict[str, Any]:
@@ -195,6 +231,18 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
             "constant_params": table.attrs["constant_params"],
             "plot": str(plot),
         }
+
+    if args.command == "experts":
+        from techscreen.stages.experts import run_collect, run_survey
+
+        settings = _settings(args)
+        if args.action == "collect":
+            collected = run_collect(settings, args.folder, args.out)
+            _print_collected(collected)
+            return {"command": "experts collect", **collected.summary}
+        with _context(settings) as ctx:
+            result = run_survey(ctx, args.round, args.grade_run, args.out, args.previous)
+        return {"command": "experts survey", **result}
 
     if args.command == "synth":
         from techscreen.synth import synthesize

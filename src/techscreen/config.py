@@ -406,6 +406,27 @@ class SensitivitySettings(_Strict):
     seed: int = 0
 
 
+class ExpertSurveySettings(_Strict):
+    """Delphi rounds: what the questionnaire shows, and when an item's scores have converged.
+
+    An item has not converged when its scores' interquartile range exceeds ``max_iqr``
+    points or their coefficient of variation exceeds ``max_cv`` (see
+    ``techscreen.grade.delphi`` for why both, and why these defaults).
+    """
+
+    codes: int = Field(3, ge=0, description="top class codes shown per technology")
+    patents: int = Field(5, ge=0, description="representative patents shown per technology")
+    max_iqr: float = Field(
+        2.0, ge=0.0, le=10.0, description="largest IQR (0–10 points) of a converged item"
+    )
+    max_cv: float = Field(
+        0.3, ge=0.0, description="largest coefficient of variation of a converged item"
+    )
+    min_experts: int = Field(
+        2, ge=2, description="fewer scores than this: too few to judge an item's convergence"
+    )
+
+
 class ExpertSettings(_Strict):
     """Expert consultation: the scores file and how it is fused with the patent scores."""
 
@@ -419,6 +440,7 @@ class ExpertSettings(_Strict):
         le=1.0,
         description="text similarity a nominated technology needs to match a node",
     )
+    survey: ExpertSurveySettings = ExpertSurveySettings()
 
 
 class GradeSettings(_Strict):
