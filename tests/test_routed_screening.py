@@ -11,6 +11,7 @@ space only, and that no centroid edge joins nodes of two spaces.
 import contextlib
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import ROOT
 from techscreen.cli import main
+from techscreen.cluster.labels import label_text
 from techscreen.embed.routing import RoutePlan
 from techscreen.schema import NOISE_NODE, UNASSIGNED_DOMAIN
 
@@ -170,3 +172,55 @@ def test_routing_and_a_single_cluster_embedder(spark, routed, tmp_path):
     lexical_only = set(vectors.publication_number[vectors.embedder_id != minilm])
     status = dict(zip(assignments.publication_number, assignments.status, strict=True))
     assert lexical_only and all(status[p] == "no_vector" for p in lexical_only if p in status)
+
+
+def test_languages_count_the_text_that_was_embedded(spark, routed):
+    """A Chinese record embedded from its English translation counts as English."""
+    ws, embed, cluster, _ = routed
+    minilm, _ = embed["embedder_ids"]
+    patents = spark.read.parquet(str(ws / "patents")).toPandas()
+    plan = RoutePlan({"zh": "lexical-zh"}, "minilm", prefer_english=True)
+    text_language = {}
+    for r in patents.itertuples():
+        route = plan.route(r.language, r.title, r.abstract, r.title_en, r.abstract_en)
+        text_language[r.publication_number] = "en" if route.english else (r.language or "und")
+    translated = sum(
+        lang == "en" and language == "zh"
+        for lang, language in zip(text_language.values(), patents.language, strict=True)
+    )
+    assert translated > 50  # PatSnap's Chinese records, read in English
+    run = cluster["run_id"]
+    assignments = spark.read.parquet(str(ws / "assignments")).where(f"run_id = '{run}'")
+    members = assignments.toPandas()
+    for domain, group in members.groupby("domain"):
+        expected = group.publication_number.map(text_language).value_counts().to_dict()
+        assert cluster["domains"][domain]["languages"] == expected, domain
+    nodes = spark.read.parquet(str(ws / "nodes")).where(f"run_id = '{run}'").toPandas()
+    in_nodes = members[members.node != NOISE_NODE]
+    for node in nodes.itertuples():
+        mine = in_nodes[in_nodes.node_id == node.node_id].publication_number.map(text_language)
+        assert dict(node.languages) == mine.value_counts().to_dict(), node.node_id
+        if node.space == minilm:  # every Chinese record there was read in English
+            assert "zh" not in dict(node.languages)
+
+
+def test_labels_and_keywords_are_in_one_language(spark, routed):
+    ws, _, cluster, _ = routed
+    han = re.compile("[\u3400-\u9fff]")
+    nodes = (
+        spark.read.parquet(str(ws / "nodes")).where(f"run_id = '{cluster['run_id']}'").toPandas()
+    )
+    english = [k["term"] for ks in nodes.keywords for k in ks]
+    chinese = [k["term"] for ks in nodes.keywords_zh for k in ks]
+    assert english and chinese
+    assert not [t for t in english if han.search(t)]
+    assert all(han.search(t) and not re.search("[A-Za-z]", t) for t in chinese)
+    # the stored label is in report.language (en): no Han character in any
+    assert not [label for label in nodes.label if han.search(label)]
+    # a node of untranslated Chinese records has Chinese keywords only, and its English
+    # label is its top class's title
+    chinese_only = nodes[(nodes.keywords.map(len) == 0) & (nodes.keywords_zh.map(len) > 0)]
+    assert len(chinese_only)
+    assert set(chinese_only.space.str.rsplit("-", n=1).str[0]) == {"lexical-zh"}
+    for node in chinese_only.itertuples():
+        assert node.label == label_text([], list(node.codes), 3), node.node_id

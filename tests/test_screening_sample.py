@@ -2,8 +2,9 @@
 
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, one_embedder
+from conftest import ROOT
 from techscreen.config import load_settings
+from techscreen.embed.routing import RoutePlan
 
 SIX = set(load_settings(ROOT / "conf").domains.definitions)
 
@@ -64,15 +65,31 @@ def test_pipeline_run_is_one_parent_with_a_child_per_stage(screening):
     assert children["ingest"].data.metrics["kept"] == summary["stages"]["ingest"]["kept"]
 
 
-def test_sample_is_embedded_with_the_default_embedder(spark, screening):
+def test_sample_is_embedded_by_language(spark, screening):
+    """The main screening routes by language out of the box (conf/base ``embed.routes``)."""
     ws, summary = screening
     ingest, embed = summary["stages"]["ingest"], summary["stages"]["embed"]
-    embedder_id, figures = one_embedder(embed)
-    assert embedder_id.startswith("minilm-int8-")
+    minilm, lexical = embed["embedder_ids"]
+    assert minilm.startswith("minilm-int8-") and lexical.startswith("lexical-zh-")
     assert embed["docs_embedded"] + embed["docs_skipped"] == ingest["kept"]
-    assert figures["docs_embedded"] == embed["docs_embedded"]
+    patents = spark.read.parquet(str(ws / "patents")).toPandas()
+    plan = RoutePlan.from_settings(load_settings(ROOT / "conf").embed)
+    routes = [
+        plan.route(r.language, r.title, r.abstract, r.title_en, r.abstract_en)
+        for r in patents.itertuples()
+    ]
+    for eid, kind in ((minilm, "minilm-int8"), (lexical, "lexical-zh")):
+        assert embed["embedders"][eid]["docs_routed"] == sum(r.embedder == kind for r in routes)
+    # Chinese, Japanese, Korean, Russian text without a translation: lexical-zh; the rest,
+    # translations included, MiniLM
+    assert embed["embedders"][lexical]["docs_routed"] > 900
+    assert sum(r.english for r in routes) >= 150  # every PatSnap record
+    figures = embed["embedders"][minilm]
     assert figures["padding_ratio"] <= 1.15
     assert 0.0 < figures["truncation_rate"] < 0.5
     # English MiniLM still groups same-subclass patents far above chance (~1/600 subclasses)
     assert figures["ipc_knn_agreement_at_10"] > 0.15
+    assert embed["embedders"][lexical]["ipc_knn_agreement_at_10"] > 0.3
+    # what MiniLM read is English but for the Latin-script languages left to it
+    assert figures["docs_not_english"] < 200
     assert spark.read.parquet(str(ws / "vectors")).count() == ingest["kept"]

@@ -245,7 +245,8 @@ class EmbedSettings(_Strict):
     routes: dict[str, EmbedderName] = Field(
         default_factory=dict,
         description="language (ISO 639-1, e.g. zh) → embedder, plus 'default' for the rest; "
-        "empty = every record to embed.embedder (see techscreen.embed.routing)",
+        "empty = every record to embed.embedder (see techscreen.embed.routing; conf/base "
+        "routes zh, ja, ko, ru to lexical-zh)",
     )
     prefer_english: bool = Field(
         False,
@@ -593,14 +594,25 @@ def _parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
 
 
-def _nest(dotted: str, value: Any) -> dict:
-    tree: dict = {}
+def _set_value(tree: dict, dotted: str, value: Any, origin: dict[str, str], source: str) -> None:
+    """Set ``dotted`` to ``value``, replacing what the layers gave it (a mapping too).
+
+    ``--set embed.routes={}`` empties the routes of conf/base, and ``--set
+    embed.routes={zh: lexical-zh}`` is exactly that table: an override is not merged into the
+    mapping below it (layer files are, see :func:`_deep_merge`).
+    """
+    *parents, leaf = dotted.split(".")
     node = tree
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-    return tree
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[leaf] = copy.deepcopy(value)
+    for key in [k for k in origin if k.startswith(f"{dotted}.")]:
+        del origin[key]
+    origin[dotted] = source
+    if isinstance(value, Mapping):
+        _mark(value, origin, source, dotted + ".")
 
 
 def load_settings(
@@ -631,7 +643,7 @@ def load_settings(
             _deep_merge(tree, _read_yaml(path), origin, str(path))
     for item in overrides:
         key, value = _parse_override(item)
-        _deep_merge(tree, _nest(key, value), origin, f"--set {key}")
+        _set_value(tree, key, value, origin, f"--set {key}")
     try:
         return Settings.model_validate(tree)
     except ValidationError as exc:

@@ -182,12 +182,18 @@ NODES = T.StructType(
         T.StructField("node", T.IntegerType(), False),
         T.StructField("node_id", _STR, False),
         T.StructField("size", T.LongType(), False),
+        # in report.language at clustering time: that language's keywords, else a code title
         T.StructField("label", _STR, False),
+        # c-TF-IDF keywords per label language: English (from English text and translations)
+        # and Chinese (from Chinese text); older runs' tables lack keywords_zh and hold both
+        # languages in keywords
         T.StructField("keywords", T.ArrayType(_TERM), False),
+        T.StructField("keywords_zh", T.ArrayType(_TERM), True),
         T.StructField("codes", T.ArrayType(_CODE), False),
         T.StructField("representatives", T.ArrayType(_REPRESENTATIVE), False),
         T.StructField("filing_years", T.MapType(T.IntegerType(), T.LongType()), False),
         T.StructField("countries", T.MapType(_STR, T.LongType()), False),
+        # patents per language of the text they were embedded from (translated records: en)
         T.StructField("languages", T.MapType(_STR, T.LongType()), False),
         T.StructField("mean_strength", T.DoubleType(), True),
         T.StructField("centroid", T.ArrayType(T.FloatType(), containsNull=False), False),

@@ -54,7 +54,12 @@ def test_every_domain_has_labelled_nodes_with_titled_codes(spark, clustered):
     for node in nodes:
         by_domain.setdefault(node.domain, []).append(node)
         assert node.label and node.label != "unlabelled"
-        assert node.keywords and node.codes and node.representatives
+        assert node.codes and node.representatives
+        # keywords in English, Chinese or both (a node of untranslated Chinese patents has
+        # Chinese ones only); a node of other languages without translations (Korean) has
+        # none, and its label is its class title
+        if not (node.keywords or node.keywords_zh):
+            assert not {"en", "zh"} & set(node.languages), node.node_id
         assert any(code.title for code in node.codes)
         assert node.size >= 1 and sum(node.countries.values()) >= 1
         assert abs(sum(v * v for v in node.centroid) - 1.0) < 1e-3

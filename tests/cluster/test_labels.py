@@ -77,19 +77,23 @@ def titles() -> ClassTitles:
 @pytest.fixture(scope="module")
 def keywords(spark):
     rows = (
-        [("battery", t, a) for t, a in BATTERY]
-        + [("seeds", t, a) for t, a in SEEDS]
-        + [("lithium_zh", t, a) for t, a in LITHIUM_ZH]
-        + [("graphene", *GRAPHENE)] * 2
-        + [("empty", "The method", "Comprising 12 of the 2023 ab cd."), ("empty", None, None)]
-        + [(None, "Orphan zeolite zeolite zeolite", "zeolite")]
+        [("battery", "en", t, a) for t, a in BATTERY]
+        + [("seeds", "en", t, a) for t, a in SEEDS]
+        + [("lithium_zh", "zh", t, a) for t, a in LITHIUM_ZH]
+        + [("graphene", "en", *GRAPHENE)] * 2
+        + [("empty", "en", "The method", "Comprising 12 of the 2023 ab cd.")]
+        + [("empty", "en", None, None)]
+        + [(None, "en", "Orphan zeolite zeolite zeolite", "zeolite")]
     )
-    docs = spark.createDataFrame(rows, "node_key string, title string, abstract string")
+    docs = spark.createDataFrame(
+        rows, "node_key string, lang string, title string, abstract string"
+    )
     settings = LabelSettings(
         keywords=10, min_term_count=2, extra_stopwords=["Coating", "graphene anode"]
     )
-    out = node_keywords(docs, settings)
-    return {r["node_key"]: r["keywords"] for r in out.collect()}
+    out = node_keywords(docs, settings).collect()
+    assert len({(r["node_key"], r["lang"]) for r in out}) == len(out)
+    return {r["node_key"]: r["keywords"] for r in out}
 
 
 def pairs(keywords, node):
@@ -153,14 +157,28 @@ def test_scores_follow_the_ctfidf_definition(spark):
     # Node A: "alpha alpha beta" → alpha 2, beta 1, "alpha alpha" 1, "alpha beta" 1 (5 terms).
     # Node B: "beta gamma" → beta 1, gamma 1, "beta gamma" 1 (3 terms). A = (5 + 3) / 2 = 4.
     # f_t: alpha 2, beta 2, each other term 1. Score = tf / class length · ln(1 + A / f_t).
+    # Chinese documents are a c-TF-IDF of their own: their terms and class lengths change
+    # neither A nor f_t of the English one (nor does a Chinese text in an English document).
     docs = spark.createDataFrame(
-        [("A", None, "alpha alpha beta"), ("B", "beta gamma", None)],
-        "node_key string, title string, abstract string",
+        [
+            ("A", "en", None, "alpha alpha beta 余热回收"),
+            ("B", "en", "beta gamma", None),
+            ("C", "zh", "余热回收装置", "余热回收利用烟气余热，烟气经换热器排出"),
+            ("A", "zh", "alpha", "换热器"),
+        ],
+        "node_key string, lang string, title string, abstract string",
     )
+    found = node_keywords(docs, LabelSettings(keywords=10, min_term_count=1)).collect()
     got = {
         r["node_key"]: [(k["term"], k["score"]) for k in r["keywords"]]
-        for r in node_keywords(docs, LabelSettings(keywords=10, min_term_count=1)).collect()
+        for r in found
+        if r["lang"] == "en"
     }
+    assert set(got) == {"A", "B"}
+    chinese = {
+        r["node_key"]: [k["term"] for k in r["keywords"]] for r in found if r["lang"] == "zh"
+    }
+    assert "余热" in chinese["C"] and chinese["A"] == ["换热器"]
     ln3, ln5 = math.log(3), math.log(5)
     expected_a = [
         ("alpha", 2 / 5 * ln3),

@@ -105,16 +105,19 @@ def zh_keywords(spark):
     brake = [r for r in _waste_heat_cn() if any(g.startswith("B60L") for g in r["ipc_groups"])]
     soil = [r for r in _cn_agri() if r["ipc_subclass"] == "A01B"]
     rows = (
-        [("heat", None, r["abstract"]) for r in heat]
-        + [("brake", None, r["abstract"]) for r in brake]
-        + [("soil", r["title"], r["abstract"]) for r in soil]
+        [("heat", "zh", None, r["abstract"]) for r in heat]
+        + [("brake", "zh", None, r["abstract"]) for r in brake]
+        + [("soil", "zh", r["title"], r["abstract"]) for r in soil]
         # traditional script and bad input in a node of their own
-        + [("odd", "餘熱回收裝置", "一種換熱器，所述換熱器包括餘熱回收裝置。")] * 2
-        + [("odd", "", "，。；：（）"), ("odd", None, ""), ("odd", "ＣＯ２", "ＰＬＣ（１）")]
-        + [("english", "Heat exchanger", "A heat exchanger recovers waste heat from flue gas.")] * 2
+        + [("odd", "zh", "餘熱回收裝置", "一種換熱器，所述換熱器包括餘熱回收裝置。")] * 2
+        + [("odd", "zh", "", "，。；：（）"), ("odd", "zh", None, "")]
+        + [("odd", "zh", "ＣＯ２", "ＰＬＣ（１）")]
+        + [("english", "en", "Heat exchanger", "A heat exchanger recovers waste heat.")] * 2
     )
     assert len(heat) > 50 and len(brake) > 20 and len(soil) > 50
-    docs = spark.createDataFrame(rows, "node_key string, title string, abstract string")
+    docs = spark.createDataFrame(
+        rows, "node_key string, lang string, title string, abstract string"
+    )
     got = node_keywords(docs, LabelSettings(keywords=10, min_term_count=2))
     return {r["node_key"]: [k["term"] for k in r["keywords"]] for r in got.collect()}
 
@@ -144,7 +147,7 @@ def test_traditional_and_bad_input_in_spark(zh_keywords):
 
 
 def test_a_chinese_node_label_is_chinese_words(zh_keywords):
-    label = label_text(zh_keywords["heat"], [], 3)
+    label = label_text(zh_keywords["heat"], [], 3, lang="zh")
     parts = label.split(" · ")
     assert len(parts) == 3 and all(HAN.search(p) and len(p) >= 2 for p in parts)
     assert " " not in label.replace(" · ", "")  # phrases are shown without the inner space
@@ -187,13 +190,17 @@ CODES = [
 
 def test_label_with_title_in_each_language():
     kw = ["余热", "回收", "余热 回收", "烟气"]
-    assert label_text(kw, CODES, 3) == "余热回收 · 烟气"  # the stored label: no title
-    assert label_text(kw, CODES, 3, with_title=True) == (
-        "余热回收 · 烟气 — Arrangement for using waste heat"
-    )
+    assert label_text(kw, CODES, 3, lang="zh") == "余热回收 · 烟气"  # stored label: no title
     assert (
         label_text(kw, CODES, 3, lang="zh", with_title=True) == "余热回收 · 烟气 — 利用余热的装置"
     )
+    # Chinese keywords never enter an English label: the code title alone
+    assert label_text(kw, CODES, 3) == "Arrangement for using waste heat"
+    assert label_text(kw, CODES, 3, with_title=True) == "Arrangement for using waste heat"
+    # nor English ones a Chinese label
+    mixed = ["heat pump", "余热", "refrigerant", "烟气"]
+    assert label_text(mixed, CODES, 3, lang="zh") == "余热 · 烟气"
+    assert label_text(mixed, CODES, 3, lang="en") == "heat pump · refrigerant"
     assert label_text([], CODES, 3, lang="zh") == "利用余热的装置；利用或处理废气的装置"
     assert label_text(None, None, 3, lang="zh", with_title=True) == "unlabelled"
 
@@ -206,7 +213,25 @@ def test_code_title_falls_back_from_chinese_to_english_to_code():
     # a Row of an older nodes/ table, without the title_zh field
     old = Row(code="H01M 10/00", count=3, share=0.5, title="Secondary cells; Manufacture")
     assert code_title(old, "zh") == "Secondary cells; Manufacture"
-    assert label_text(["电池"], [old], 3, lang="zh", with_title=True) == "电池 — Secondary cells"
+    # Chinese keywords keep their label Chinese: a class without a Chinese title adds none
+    assert label_text(["电池"], [old], 3, lang="zh", with_title=True) == "电池"
+    # without keywords in the language a node still needs a name: the English title
+    assert label_text([], [old], 3, lang="zh", with_title=True) == "Secondary cells"
+
+
+def test_a_chinese_label_takes_the_first_class_with_a_chinese_title(titles):
+    """A CPC-only top code (Y02T: no Chinese title) gives way to the next class in Chinese."""
+    codes = [
+        {"code": "Y02T 10/00", "title": titles.title("Y02T 10/00"), "title_zh": None},
+        {"code": "B60L 7/00", "title": titles.title("B60L 7/00")}
+        | {"title_zh": titles.title("B60L 7/00", "zh")},
+    ]
+    zh_title = short_title(titles.title("B60L 7/00", "zh"))
+    assert HAN.search(zh_title)
+    assert label_text([], codes, 3, lang="zh", with_title=True) == zh_title
+    assert label_text(["制动"], codes, 3, lang="zh", with_title=True) == f"制动 — {zh_title}"
+    # in English the top code's own title
+    assert label_text([], codes, 3, with_title=True) == short_title(titles.title("Y02T 10/00"))
 
 
 def test_short_titles(titles):
@@ -229,14 +254,16 @@ def test_sample_nodes_have_chinese_word_keywords_and_chinese_titles(spark, scree
     nodes = spark.read.parquet(str(ws / "nodes")).where(
         F.col("run_id") == summary["stages"]["cluster"]["run_id"]
     )
-    rows = nodes.select("node_id", "languages", "keywords", "codes").collect()
+    rows = nodes.select("node_id", "languages", "keywords", "keywords_zh", "codes").collect()
     chinese = [r for r in rows if r["languages"].get("zh", 0) > 0.5 * sum(r["languages"].values())]
     assert chinese, "the sample has Chinese-majority nodes"
     for r in chinese:
-        terms = [k["term"] for k in r["keywords"]]
-        han = [t for t in terms if HAN.search(t)]
-        assert han, (r["node_id"], terms)
-        assert all(len(p) >= 2 for t in han for p in t.split(" ")), (r["node_id"], terms)
+        terms = [k["term"] for k in r["keywords_zh"]]
+        assert terms, r["node_id"]
+        assert all(HAN.search(t) and not re.search("[A-Za-z]", t) for t in terms), terms
+        assert all(len(p) >= 2 for t in terms for p in t.split(" ")), (r["node_id"], terms)
+    # English keywords are English: no Han character in any node's
+    assert not [k["term"] for r in rows for k in r["keywords"] if HAN.search(k["term"])]
     codes = [c for r in rows for c in r["codes"]]
     assert any(c["title_zh"] and HAN.search(c["title_zh"]) for c in codes)
     assert all(c["title_zh"] is None or HAN.search(c["title_zh"]) for c in codes)

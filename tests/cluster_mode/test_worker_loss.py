@@ -59,6 +59,8 @@ def _command(
         "spark.driver_memory=2g",
         "--set",
         f"spark.conf={json.dumps(conf)}",
+        "--set",  # one English corpus, one embedder (conf/base routes other languages apart)
+        "embed.routes={}",
     ]
 
 

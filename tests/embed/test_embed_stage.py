@@ -9,6 +9,7 @@ from techscreen.cli import main
 from techscreen.config import load_settings
 from techscreen.embed.minilm import MiniLMEmbedder
 from techscreen.embed.registry import loaded
+from techscreen.embed.routing import kind_of
 from techscreen.embed.vectors import embed_window
 
 
@@ -52,7 +53,13 @@ def test_first_run_embeds_every_patent_and_second_is_a_no_op(spark, capsys, work
     patents = spark.read.parquet(str(workspace / "patents"))
     assert first["docs_embedded"] + first["docs_skipped"] == patents.count()
     assert first["docs_skipped"] == 0
-    embedder_id, figures = one_embedder(first)
+    # routed by language (conf/base): English patents all go to MiniLM; lexical-zh, which no
+    # record is routed to, gets an empty partition, so the cluster stage finds its space
+    embedder_id, lexical = first["embedder_ids"]
+    assert [kind_of(i) for i in first["embedder_ids"]] == ["minilm-int8", "lexical-zh"]
+    figures = first["embedders"][embedder_id]
+    assert first["embedders"][lexical]["docs_routed"] == 0
+    assert (workspace / "vectors" / f"embedder_id={lexical}").is_dir()
     assert 1.0 <= figures["padding_ratio"] <= 1.15
     assert 0.0 <= figures["truncation_rate"] < 0.5
     rows = vectors(spark, workspace).collect()
@@ -163,7 +170,7 @@ def test_fp32_minilm_batches_by_length_with_little_padding(spark, capsys, worksp
 
     ws = tmp_path / "fp32"
     shutil.copytree(workspace / "patents", ws / "patents")
-    result = run(capsys, ws, "embed", "--set", "embed.embedder=minilm")
+    result = run(capsys, ws, "embed", "--set", "embed.embedder=minilm", "--set", "embed.routes={}")
     embedder_id, figures = one_embedder(result)
     assert embedder_id.startswith("minilm-") and "int8" not in embedder_id
     rows = vectors(spark, ws).collect()

@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -108,6 +109,38 @@ def test_truncation_keeps_the_first_words_only():
     assert features == ["一种", "余热", "#一", "#种", "#余", "#热", "#一种", "#种余", "#余热"]
 
 
+def test_words_of_every_script():
+    """Version 2 reads German, Korean, Russian and Japanese words whole; version 1 dropped them."""
+    a, legacy = Analyser(), Analyser(version=1)
+    german = "Die Erfindung betrifft einen Wärmetauscher für Abgase"
+    assert {"erfindung", "wärmetauscher", "für", "abgase"} <= set(a.analyse(german)[0])
+    assert "rmetauscher" in legacy.analyse(german)[0]  # version 1 cut words at the umlaut
+    korean = "본 발명은 폐열 회수 장치에 관한 것이다"
+    features, words = a.analyse(korean)
+    assert words == 7 and {"발명은", "폐열", "회수", "#발명", "#폐열"} <= set(features)
+    assert legacy.analyse(korean) == ([], 0)  # no feature at all: a zero vector
+    russian = "Изобретение относится к теплоэнергетике"
+    assert a.analyse(russian) == (["изобретение", "относится", "теплоэнергетике"], 3)
+    japanese = "ガスタービン排熱回収プラントを提供する。"
+    features, _ = a.analyse(japanese)
+    assert {"ガスタービン", "プラント", "提供"} <= set(features)
+    assert not {"を", "する"} & set(features)  # hiragana is grammar, not a word
+    assert "#ガス" in features  # katakana words are cut into n-grams like Han runs
+
+
+def test_chinese_features_are_those_of_version_1():
+    """Chinese sample texts give the same Chinese features in both versions.
+
+    Only units in Greek letters differ (``μm`` was ``m``), in a few texts.
+    """
+    a, legacy = Analyser(), Analyser(version=1)
+    han = re.compile("[\u4e00-\u9fff]")
+    pairs = [(a.analyse(t, 256), legacy.analyse(t, 256)) for t in CHINESE]
+    for (new, _), (old, _) in pairs:
+        assert [f for f in new if han.search(f)] == [f for f in old if han.search(f)]
+    assert sum(new == old for new, old in pairs) >= 0.95 * len(CHINESE)
+
+
 # --- fitting, files, ids ----------------------------------------------------------------------
 
 
@@ -205,6 +238,24 @@ def test_refit_on_other_texts_or_seed_changes_the_id(model_dir, embedder, tmp_pa
     before = LexicalEmbedder(path=str(moved)).embedder_id
     build_lexical(moved, CORPUS[:-10], dims=DIMS)
     assert LexicalEmbedder(path=str(moved)).embedder_id != before
+
+
+def test_analyser_version_is_part_of_the_model_and_its_id(model_dir, embedder, tmp_path):
+    config = json.loads((model_dir / CONFIG).read_text())
+    assert config["analyser_version"] == 2
+    # a model built before the version existed reads as version 1 and keeps its features
+    old = tmp_path / "old"
+    shutil.copytree(model_dir, old)
+    del config["analyser_version"]
+    (old / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    legacy = LexicalEmbedder(path=str(old)).load()
+    assert legacy.model_.analyser.version == 1 and embedder.model_.analyser.version == 2
+    assert legacy.embedder_id != embedder.embedder_id  # other files: another id
+    korean = ["본 발명은 폐열 회수 장치에 관한 것이다"]
+    assert not legacy.encode(korean).any()  # version 1 saw nothing in Korean text
+    # a version-1 refit of the same corpus is another model
+    v1 = build_lexical(tmp_path / "v1", CORPUS, dims=DIMS, analyser_version=1)
+    assert LexicalEmbedder(path=str(v1)).embedder_id != embedder.embedder_id
 
 
 def test_small_corpus_gives_fewer_dims_and_tiny_one_fails(tmp_path):

@@ -11,6 +11,7 @@ from techscreen.config import ConfigError, EmbedSettings, load_settings
 from techscreen.embed.routing import (
     ENGLISH_COLUMN,
     ROUTE_COLUMN,
+    TEXT_LANGUAGE,
     MixedSpacesError,
     Route,
     RoutePlan,
@@ -20,6 +21,7 @@ from techscreen.embed.routing import (
     language_key,
     route_columns,
     routed,
+    with_text_language,
 )
 from techscreen.embed.text import RECIPES
 
@@ -116,6 +118,23 @@ def test_spark_routes_agree_with_the_reference(spark, recipe, prefer_english):
         assert (r[ROUTE_COLUMN], r[ENGLISH_COLUMN]) == (expected.embedder, expected.english), r
 
 
+@pytest.mark.parametrize("prefer_english", [True, False])
+def test_text_language_is_the_language_of_the_text_embedded(spark, prefer_english):
+    rows = list(itertools.product(*VALUES.values()))
+    frame = spark.createDataFrame(rows, SCHEMA)
+    p = plan(prefer_english=prefer_english)
+    got = with_text_language(frame, p).collect()
+    assert len(got) == len(rows) and ROUTE_COLUMN not in got[0].asDict()
+    translated = 0
+    for r in got:
+        route = p.route(r.language, r.title, r.abstract, r.title_en, r.abstract_en)
+        expected = "en" if route.english else (r.language if r.language is not None else "und")
+        assert r[TEXT_LANGUAGE] == expected, r
+        translated += route.english and r.language == "zh"
+    # a Chinese record read from its translation counts as English, only with prefer_english
+    assert (translated > 0) == prefer_english
+
+
 def test_routed_frames_partition_the_rows_and_carry_the_translation(spark):
     rows = [
         ("CN1", "h1", "zh", "标题", "摘要", "Title", "Abstract"),
@@ -134,6 +153,8 @@ def test_routed_frames_partition_the_rows_and_carry_the_translation(spark):
     chinese = {r.publication_number: r for r in parts["lexical-zh"].collect()}
     assert sorted(english) == ["CN1", "KR4", "US3"] and sorted(chinese) == ["CN2"]
     assert (english["CN1"].title, english["CN1"].abstract) == ("Title", "Abstract")
+    # the translation is English text: what the embed stage counts (docs_not_english)
+    assert english["CN1"].language == "en" and chinese["CN2"].language == "zh"
     assert (chinese["CN2"].title, chinese["CN2"].abstract) == ("标题", "摘要")
     assert english["KR4"].title == "제목"
     assert ROUTE_COLUMN not in parts["lexical-zh"].columns
@@ -222,3 +243,27 @@ def test_routing_settings_load():
     p = RoutePlan.from_settings(s.embed)
     assert p.routes == {"zh": "lexical-zh"} and p.default == "minilm-int8"
     assert p.prefer_english and s.embed.lexical.path == "models/lexical-zh"
+
+
+def test_the_committed_settings_route_by_language():
+    """conf/base is language-aware: every command routes unless told to use one embedder."""
+    s = load_settings(ROOT / "conf")
+    p = RoutePlan.from_settings(s.embed)
+    assert p.prefer_english and p.default == s.embed.embedder == "minilm-int8"
+    assert p.route("zh", "标题", "摘要") == Route("lexical-zh", False)
+    assert p.route("zh", "标题", "摘要", "Title", "Abstract") == Route("minilm-int8", True)
+    for language in ("ja", "ko", "ru"):  # scripts MiniLM's vocabulary barely covers
+        assert p.route(language, "x", "y") == Route("lexical-zh", False)
+    for language in ("en", "de", "fr", None):  # English, Latin-script languages, undetected
+        assert p.route(language, "x", "y") == Route("minilm-int8", False)
+    assert p.embedders == ("minilm-int8", "lexical-zh")
+
+
+def test_one_embedder_for_everything_is_one_override():
+    """``--set embed.routes={}`` replaces the committed routes rather than merging into them."""
+    s = load_settings(ROOT / "conf", overrides=["embed.routes={}"])
+    assert s.embed.routes == {}
+    assert RoutePlan.from_settings(s.embed).embedders == ("minilm-int8",)
+    # an override is exactly the table given, not merged with the committed one
+    s = load_settings(ROOT / "conf", overrides=["embed.routes={ko: lexical-zh}"])
+    assert s.embed.routes == {"ko": "lexical-zh"}

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from test_report_pure import _grade, _inputs, _items, _node, _parse
 
 from conftest import ROOT
-from techscreen.cluster.labels import ClassTitles, label_text, short_title
+from techscreen.cluster.labels import ClassTitles, keywords_in, label_text, short_title
 from techscreen.config import load_settings, workspace
 from techscreen.report import ReportOptions, export_frame, render
 from techscreen.report.data import localise, node_labels
@@ -44,11 +44,13 @@ def _language_inputs(titles: ClassTitles, language: str):
         _grade("energy:2", "energy", "wind", 5.0, "Tier 3"),
         _grade("solar roofs", "energy", "solar roofs", 9.0, "Tier 1", kind="expert_only"),
     ]
+    # English keywords (from English text and translations) and Chinese ones, per node
     kw = {
         "energy:0": ["heat pump", "heat", "pump", "refrigerant"],
-        "energy:1": ["余热", "回收", "余热 回收", "烟气"],
+        "energy:1": ["waste heat", "flue gas"],
         "energy:2": ["wind", "rotor"],
     }
+    kw_zh = {"energy:0": [], "energy:1": ["余热", "回收", "余热 回收", "烟气"], "energy:2": []}
     codes = {
         "energy:0": [_code(titles, "F25B 30/00", 30), _code(titles, "F25B", 3)],
         "energy:1": [_code(titles, "F27D 17/00", 35)],
@@ -57,6 +59,7 @@ def _language_inputs(titles: ClassTitles, language: str):
     nodes = [
         _node(g["item"], "energy", g["label"], 40, [1.0, i, 0.5 * i])
         | {"keywords": [{"term": t, "score": 1.0} for t in kw[g["item"]]]}
+        | {"keywords_zh": [{"term": t, "score": 1.0} for t in kw_zh[g["item"]]]}
         | {"codes": codes[g["item"]], "languages": {"en": 40}}
         for i, g in enumerate(grades[:3])
     ]
@@ -91,10 +94,11 @@ def test_a_chinese_report_shows_chinese_class_titles(titles):
     assert page.startswith("<!DOCTYPE html>\n<html lang='zh-Hans'>")
     rows = _items(_parse(page), "energy")
     labels = {row[1]: row[0] for row in rows}
-    assert labels["energy:0"] == "heat pump · refrigerant — 热泵"
+    # no Chinese text in the node: its class's Chinese title alone, no English keyword
+    assert labels["energy:0"] == "热泵"
     assert labels["energy:1"] == "余热回收 · 烟气 — 利用余热的装置"
     y02e = short_title(titles.title("Y02E 10/00"))
-    assert labels["energy:2"] == f"wind · rotor — {y02e}"  # no Chinese title: English
+    assert labels["energy:2"] == y02e  # no Chinese text nor title: the English title alone
     assert rows[0][0].startswith("solar roofs")  # an expert-only item is untouched
     # the label and title columns are headed in Chinese; the code table has Chinese titles
     assert "<th>技术</th>" in page and "<th>标签</th>" in page and "<th>分类名称</th>" in page
@@ -113,8 +117,8 @@ def test_an_english_report_shows_english_class_titles(titles):
     assert page.startswith("<!DOCTYPE html>\n<html lang='en'>")
     labels = {row[1]: row[0] for row in _items(_parse(page), "energy")}
     assert labels["energy:0"] == "heat pump · refrigerant — Heat pumps"
-    assert labels["energy:1"] == "余热回收 · 烟气 — Arrangement for using waste heat"
-    assert "利用余热的装置" not in page and "热泵" not in page
+    assert labels["energy:1"] == "waste heat · flue gas — Arrangement for using waste heat"
+    assert "利用余热的装置" not in page and "热泵" not in page and "余热" not in page
     assert "<th>Technology</th>" in page and "<th>Title</th>" in page
 
 
@@ -129,6 +133,22 @@ def test_render_localises_by_itself_and_twice_is_the_same(titles):
     assert node_labels(raw.nodes, "zh", 3) == node_labels(once.nodes, "zh", 3)
     labels = {row[1]: row[0] for row in _items(_parse(render(raw)), "energy")}
     assert labels["energy:1"] == "余热回收 · 烟气 — 利用余热的装置"
+
+
+def test_a_table_without_chinese_keywords_still_gives_one_language_labels(titles):
+    """Older runs held every language in ``keywords``: each label keeps its own script."""
+    nodes = pd.DataFrame(
+        [
+            {
+                "node_id": "energy:1",
+                "keywords": [{"term": t, "score": 1.0} for t in ("replikin", "牵引", "peptides")],
+                "codes": [_code(titles, "F27D 17/00", 35)],
+            }
+        ]
+    )
+    en, zh = node_labels(nodes, "en", 3), node_labels(nodes, "zh", 3)
+    assert en["energy:1"] == "replikin · peptides — Arrangement for using waste heat"
+    assert zh["energy:1"] == "牵引 — 利用余热的装置"
 
 
 def test_nodes_without_keywords_and_codes_keep_their_labels():
@@ -156,7 +176,7 @@ def test_the_report_stage_in_chinese(spark, screening):
     nodes = (
         spark.read.parquet(str(ws / "nodes"))
         .where(F.col("run_id") == summary["stages"]["cluster"]["run_id"])
-        .select("node_id", "label", "keywords", "codes")
+        .select("node_id", "label", "keywords", "keywords_zh", "codes")
         .collect()
     )
     flat = pd.read_parquet(out["parquet"]).set_index("item")
@@ -164,11 +184,14 @@ def test_the_report_stage_in_chinese(spark, screening):
     assert graded
     chinese_titles = 0
     for n in graded:
-        expected = label_text(n["keywords"], n["codes"], 3, lang="zh", with_title=True)
+        own = keywords_in("zh", n["keywords"], n["keywords_zh"])
+        expected = label_text(own, n["codes"], 3, lang="zh", with_title=True)
+        if own:  # Chinese keywords only, never an English one
+            assert not re.search("[A-Za-z]", expected.split(" — ")[0]), expected
         assert flat.loc[n["node_id"], "label"] == expected  # the export, as on the page
         assert f"<td>{html.escape(expected)}</td>" in page  # its tier-table cell
         top = n["codes"][0] if n["codes"] else None
-        if top is not None and top["title_zh"] and n["keywords"]:
+        if top is not None and top["title_zh"] and n["keywords_zh"]:
             assert expected.endswith(short_title(top["title_zh"]))
             chinese_titles += 1
     assert chinese_titles > 0 and HAN.search(page)

@@ -1,20 +1,28 @@
-"""Readable labels for technology nodes: c-TF-IDF keywords and dominant class codes.
+"""Readable labels for technology nodes, one language at a time: keywords and class codes.
 
-* :func:`node_keywords` — the top terms of each node by class-based TF-IDF (BERTopic's
-  c-TF-IDF): all documents of a node form one "class document"; a term's weight is its
-  frequency in that class normalised by the class length, times ``log(1 + A / f_t)`` where
-  ``A`` is the average number of terms per class and ``f_t`` the term's frequency over all
-  classes. Terms are English words (≥ 3 characters, at least one letter), bigrams of words
-  that stand next to each other in the text with both kept, and Chinese words: Han text is
-  segmented by jieba (:func:`han_terms`, through :class:`~techscreen.embed.zh_text.Analyser`,
-  traditional characters read as simplified), words of two or more characters that are not
-  stopwords are kept, and two kept words next to each other make a phrase. Latin text is
-  tokenised by Spark built-in functions; Han text goes through a pandas UDF on the executors
-  (jieba loaded once per Python worker). Only the term × node aggregate is shuffled.
+* :func:`label_docs` — each node member's text in each label language (``en``, ``zh``):
+  English from English originals and from the English translation (``title_en``,
+  ``abstract_en``) of any other record, Chinese from Chinese originals; a text whose
+  language was not detected counts for both (each tokeniser reads only its own script).
+  A German or Korean original without a translation gives no label text.
+* :func:`node_keywords` — the top terms of each node in each label language by class-based
+  TF-IDF (BERTopic's c-TF-IDF), computed per language: all documents of a node in that
+  language form one "class document"; a term's weight is its frequency in that class
+  normalised by the class length, times ``log(1 + A / f_t)`` where ``A`` is the average
+  number of terms per class and ``f_t`` the term's frequency over all classes (of that
+  language). English terms are words (≥ 3 characters, at least one letter) and bigrams of
+  words that stand next to each other in the text with both kept; Chinese terms are jieba
+  words (:func:`han_terms`, through :class:`~techscreen.embed.zh_text.Analyser`, traditional
+  characters read as simplified) of two or more characters that are not stopwords, and
+  phrases of two kept words next to each other. Latin text is tokenised by Spark built-in
+  functions; Han text goes through a pandas UDF on the executors (jieba loaded once per
+  Python worker). Only the term × node aggregate is shuffled.
 * :func:`node_codes` — the main groups (IPC ∪ CPC) most patents of a node carry, with their
   share of the node and their English and Chinese titles from :class:`ClassTitles`.
-* :func:`label_text` — one line for people: top keywords joined with `` · ``; with
-  ``with_title`` (the report) followed by the top code's title in English or Chinese.
+* :func:`label_text` — one line for people in one language: the node's keywords in that
+  language joined with `` · ``; with ``with_title`` (the report) followed by the top code's
+  title in that language. A node without keywords in that language is its code title alone,
+  never another language's words.
 
 :class:`ClassTitles` reads the bundled title tables built by ``scripts/build_reference.py``.
 """
@@ -24,6 +32,7 @@ from __future__ import annotations
 import csv
 import functools
 import gzip
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +45,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from techscreen.config import LabelSettings
+from techscreen.embed.routing import ENGLISH, language_key_column, text_column
 from techscreen.embed.zh_text import Analyser
 from techscreen.normalize import class_code, main_group, subclass
 
@@ -56,6 +66,9 @@ CODES_TYPE = T.ArrayType(
 UNLABELLED = "unlabelled"
 SEPARATOR = " · "
 TITLE_SEPARATOR = " — "
+CHINESE = "zh"
+LABEL_LANGUAGES = (ENGLISH, CHINESE)
+"""The languages node keywords and labels are made in (``report.language``)."""
 
 
 def _words(text: str) -> frozenset[str]:
@@ -121,6 +134,8 @@ _HAN_RUN = re.compile(f"[{_HAN}]+")
 _MIN_HAN_WORD = 2
 # A space between two Han characters: how a Chinese phrase is stored ("余热 回收"), not shown.
 _HAN_SPACE = re.compile(f"(?<=[{_HAN}]) (?=[{_HAN}])")
+# A Chinese term: Han words, a space between the words of a phrase.
+_HAN_TERM = re.compile(f"[{_HAN}]+(?: [{_HAN}]+)*")
 
 
 # Stopword lists shipped with Spark: abstracts in these languages occur in real exports
@@ -204,14 +219,53 @@ def _latin_words(text: Column, stopwords: frozenset[str]) -> Column:
     )
 
 
-def term_counts(docs: DataFrame, settings: LabelSettings) -> DataFrame:
-    """(node_key, term, n): how often each term occurs in each node's documents.
+def label_docs(members: DataFrame) -> DataFrame:
+    """``(node_key, lang, title, abstract)``: each member's text in each label language.
 
-    Nodes whose documents yield no term keep a row with a null term, so that every node of
-    ``docs`` is present downstream. Latin-script terms come from Spark built-in functions;
-    Chinese terms (:func:`han_terms`) from a pandas UDF on the executors that only the
-    documents with Han characters reach (filtered in the JVM first: an all-English corpus
-    sends nothing to Python).
+    * ``en``: the original title and abstract of an English record, else the English
+      translation (``title_en``/``abstract_en``, whatever part of it there is) of a record
+      in another language;
+    * ``zh``: the original text of a Chinese record.
+
+    A record whose language was not detected (too little text) gives its original text to
+    both, since each language's tokeniser reads only its own script (Latin words for ``en``,
+    Han words for ``zh``). A record in any other language without a translation gives none:
+    German or Korean words never reach an English or Chinese label. Lazy: two narrow scans.
+
+    Args:
+        members: ``node_key``, ``language``, ``title``, ``abstract`` and, where the table
+            has them, ``title_en`` and ``abstract_en``.
+    """
+    columns = set(members.columns)
+    key = language_key_column(F.col("language")) if "language" in columns else F.lit(None)
+    title_en, abstract_en = (
+        text_column("title_en", columns),
+        text_column("abstract_en", columns),
+    )
+    translated = title_en.isNotNull() | abstract_en.isNotNull()
+    original = F.coalesce(key == ENGLISH, F.lit(False)) | (key.isNull() & ~translated)
+    english = members.where(F.coalesce(key == ENGLISH, F.lit(False)) | translated | key.isNull())
+    english = english.select(
+        "node_key",
+        F.lit(ENGLISH).alias("lang"),
+        F.when(original, F.col("title")).otherwise(title_en).alias("title"),
+        F.when(original, F.col("abstract")).otherwise(abstract_en).alias("abstract"),
+    )
+    chinese = members.where(F.coalesce(key == CHINESE, F.lit(True))).select(
+        "node_key", F.lit(CHINESE).alias("lang"), "title", "abstract"
+    )
+    return english.unionByName(chinese)
+
+
+def term_counts(docs: DataFrame, settings: LabelSettings) -> DataFrame:
+    """(node_key, lang, term, n): how often each term occurs in each node's documents.
+
+    ``lang`` says which tokeniser reads a document: ``en`` documents give English words and
+    bigrams (Spark built-in functions), ``zh`` documents Chinese words and phrases
+    (:func:`han_terms`, a pandas UDF on the executors that only ``zh`` documents with Han
+    characters reach: an all-English corpus sends nothing to Python). Documents of another
+    ``lang`` are ignored. Each (node, lang) with documents keeps a row with a null term, so
+    that it is present downstream even if its documents yield no term.
     """
     extra = {w.strip().lower() for w in settings.extra_stopwords if w.strip()}
     stopwords = stopwords_for_labels(settings.extra_stopwords)
@@ -219,7 +273,9 @@ def term_counts(docs: DataFrame, settings: LabelSettings) -> DataFrame:
     text = F.concat_ws(" . ", F.col("title"), F.col("abstract"))  # no bigram across the two
     keyed = docs.where(F.col("node_key").isNotNull())
     # the words as a column first: the bigram expressions below read it four times
-    words = keyed.select("node_key", _latin_words(text, stopwords).alias("_kept"))
+    words = keyed.where(F.col("lang") == ENGLISH).select(
+        "node_key", "lang", _latin_words(text, stopwords).alias("_kept")
+    )
     pairs = F.greatest(F.size("_kept") - 1, F.lit(0))
     bigrams = F.zip_with(
         F.slice("_kept", 1, pairs),
@@ -228,56 +284,63 @@ def term_counts(docs: DataFrame, settings: LabelSettings) -> DataFrame:
     )
     latin = words.select(
         "node_key",
+        "lang",
         F.explode_outer(F.filter(F.concat("_kept", bigrams), lambda t: t.isNotNull())).alias(
             "term"
         ),
     )
-    chinese = keyed.where(text.rlike(r"\p{IsHan}")).select(
-        "node_key", F.explode(_han_terms_udf(zh_stopwords)(text)).alias("term")
+    zh_docs = keyed.where(F.col("lang") == CHINESE)
+    chinese = zh_docs.where(text.rlike(r"\p{IsHan}")).select(
+        "node_key", "lang", F.explode(_han_terms_udf(zh_stopwords)(text)).alias("term")
     )
+    present = zh_docs.select("node_key", "lang", F.lit(None).cast("string").alias("term"))
     return (
         latin.unionByName(chinese)
+        .unionByName(present)
         .where(F.col("term").isNull() | ~F.col("term").isin(sorted(extra)))
-        .groupBy("node_key", "term")
+        .groupBy("node_key", "lang", "term")
         .agg(F.count(F.lit(1)).alias("n"))
     )
 
 
 def node_keywords(docs: DataFrame, settings: LabelSettings) -> DataFrame:
-    """Top ``settings.keywords`` c-TF-IDF terms per node.
+    """Top ``settings.keywords`` c-TF-IDF terms per node and label language.
 
-    Lazy: one pass over ``docs`` (and one over its texts with Han characters); only the
-    term × node counts are shuffled (the average class length ``A`` is a one-row aggregate
-    of them, broadcast back).
+    Lazy: one pass over ``docs`` (and one over its Chinese texts with Han characters); only
+    the term × node counts are shuffled (the average class length ``A`` of each language is
+    an aggregate of them, broadcast back). Each language is its own c-TF-IDF: its classes
+    are the nodes' documents in that language, its term frequencies count that language.
 
     Args:
-        docs: one row per document with ``node_key`` (string), ``title`` and ``abstract``;
-            rows with a null ``node_key`` are ignored.
+        docs: one row per document with ``node_key`` (string), ``lang`` (``en`` or ``zh``,
+            see :func:`label_docs`), ``title`` and ``abstract``; rows with a null
+            ``node_key`` are ignored.
         settings: the keyword count, ``min_term_count`` (terms rarer than this in a node are
             not proposed for it; they still count in class lengths and term frequencies)
             and extra stopwords.
 
     Returns:
-        ``(node_key string, keywords array<struct<term string, score double>>)``, one row per
-        node of ``docs``, keywords ordered by score descending then term; an empty array for
-        a node with no usable term.
+        ``(node_key string, lang string, keywords array<struct<term string, score
+        double>>)``, one row per node and language of ``docs``, keywords ordered by score
+        descending then term; an empty array for a node with no usable term in that
+        language.
     """
     counts = term_counts(docs, settings)
-    # A: the average number of terms per class, over every node (empty ones included); a
-    # one-row frame from the same shuffled counts (Spark reuses that exchange).
-    avg = counts.agg(
+    # A: the average number of terms per class of a language, over every node with documents
+    # in it (empty ones included); a per-language frame from the same shuffled counts.
+    avg = counts.groupBy("lang").agg(
         F.coalesce(
             F.sum(F.when(F.col("term").isNotNull(), F.col("n"))) / F.countDistinct("node_key"),
             F.lit(0.0),
         ).alias("avg_len")
     )
-    by_node = Window.partitionBy("node_key")
+    by_node = Window.partitionBy("lang", "node_key")
     has_term = F.col("term").isNotNull()
     eligible = has_term & (F.col("n") >= settings.min_term_count)
     score = (F.col("n") / F.col("size")) * F.log1p(F.col("avg_len") / F.col("f_t"))
     ranked = (
-        counts.crossJoin(F.broadcast(avg))
-        .withColumn("f_t", F.sum("n").over(Window.partitionBy("term")))
+        counts.join(F.broadcast(avg), "lang")
+        .withColumn("f_t", F.sum("n").over(Window.partitionBy("lang", "term")))
         .withColumn("size", F.sum(F.when(has_term, F.col("n"))).over(by_node))
         .withColumn("score", F.when(eligible, score))
         .withColumn(
@@ -289,10 +352,11 @@ def node_keywords(docs: DataFrame, settings: LabelSettings) -> DataFrame:
     )
     keep = eligible & (F.col("rank") <= settings.keywords)
     return (
-        ranked.groupBy("node_key")
+        ranked.groupBy("node_key", "lang")
         .agg(F.collect_list(F.when(keep, F.struct("rank", "term", "score"))).alias("kw"))
         .select(
             "node_key",
+            "lang",
             F.transform(F.array_sort("kw"), lambda r: F.struct(r["term"], r["score"]))
             .cast(KEYWORDS_TYPE)
             .alias("keywords"),
@@ -469,6 +533,28 @@ def code_title(item: Any, lang: str = "en") -> str:
     return str(title) if title else ""
 
 
+def in_language(term: str, lang: str) -> bool:
+    """True when a keyword is written in ``lang``: Han words for ``zh``, no Han for ``en``."""
+    if lang == CHINESE:
+        return bool(_HAN_TERM.fullmatch(term))
+    return not _HAN_RUN.search(term)
+
+
+def keywords_in(lang: str, keywords: Any, keywords_zh: Any = None) -> list[Any]:
+    """The keywords of a node in ``lang``: ``keywords_zh`` for ``zh``, else ``keywords``.
+
+    A table from before ``keywords_zh`` existed (``keywords_zh`` None) held every language in
+    ``keywords``: :func:`label_text` keeps only the terms in ``lang`` from it.
+    """
+    if lang == CHINESE and keywords_zh is not None and not _missing(keywords_zh):
+        return _items(keywords_zh)
+    return _items(keywords)
+
+
+def _missing(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def label_text(
     keywords: Sequence[Any] | None,
     codes: Sequence[Any] | None,
@@ -476,30 +562,37 @@ def label_text(
     lang: str = "en",
     with_title: bool = False,
 ) -> str:
-    """One readable line for a node.
+    """One readable line for a node, in one language.
 
-    The first ``n_terms`` keywords (in the order given: best first) joined with `` · ``,
-    without redundancy: a single word already part of a kept phrase is skipped, and a phrase
-    replaces single words it contains that were kept before it ("fuel · cell · fuel cell" →
-    "fuel cell"); Chinese phrases are shown without their inner space ("余热回收"). Without
-    keywords: the title of the top code (its code if it has no title); without either:
-    ``"unlabelled"``.
+    The first ``n_terms`` keywords written in ``lang`` (:func:`in_language`; in the order
+    given: best first) joined with `` · ``, without redundancy: a single word already part
+    of a kept phrase is skipped, and a phrase replaces single words it contains that were
+    kept before it ("fuel · cell · fuel cell" → "fuel cell"); Chinese phrases are shown
+    without their inner space ("余热回收"). The class title in ``lang`` is the top code's;
+    in Chinese that of the most frequent code with a Chinese title (:func:`_own_title`:
+    CPC-only classes have none). Without keywords in ``lang`` the label is that title alone
+    (where no code has a Chinese title, the top code's English title; a code without any
+    title stands for itself); without either: ``"unlabelled"``. Keywords of another
+    language never appear.
 
     Args:
         keywords: items with a ``term`` (Rows or dicts from :func:`node_keywords`, ``(term,
-            score)`` tuples, or plain strings).
+            score)`` tuples, or plain strings): the node's keywords in ``lang``
+            (:func:`keywords_in`).
         codes: items with ``code``, ``title`` and ``title_zh`` (Rows or dicts from
             :func:`node_codes`).
         n_terms: keywords in the label.
-        lang: language of the code title (``en`` or ``zh``, see :func:`code_title`); the
-            keywords are the node's own words, whatever their language.
-        with_title: add the top code's title after the keywords (`` — ``, shortened by
-            :func:`short_title`), as the report does; the stored ``label`` has none.
+        lang: the label's language, ``en`` or ``zh``: of its keywords and its code title
+            (see :func:`code_title`).
+        with_title: add the class title in ``lang`` after the keywords (`` — ``,
+            shortened by :func:`short_title`), as the report does; left out when no code
+            has a title in ``lang`` (a Chinese label stays Chinese). The stored ``label``
+            has none.
     """
     kept: list[str] = []
     for item in _items(keywords):
         term = item if isinstance(item, str) else _field(item, "term", 0)
-        if not term or term in kept:
+        if not term or term in kept or not in_language(term, lang):
             continue
         words = term.split()
         if len(words) == 1:
@@ -514,12 +607,25 @@ def label_text(
             kept = [k for i, k in enumerate(kept) if i not in absorbed[1:]]
         elif len(kept) < n_terms:
             kept.append(term)
-    top = next((t for t in (code_title(c, lang) for c in _items(codes)) if t), "")
+    own = _own_title(codes, lang)
     if kept:
         words = SEPARATOR.join(show_term(k) for k in kept)
-        title = short_title(top) if with_title else ""
+        title = short_title(own) if with_title and own else ""
         return f"{words}{TITLE_SEPARATOR}{title}" if title else words
+    top = own or next((t for t in (code_title(c, lang) for c in _items(codes)) if t), "")
     return (short_title(top) if with_title else top) or UNLABELLED
+
+
+def _own_title(codes: Any, lang: str) -> str:
+    """The title in ``lang`` of the node's most frequent code that has one ("" if none).
+
+    English: the top code's title (every code has one, else its code stands for it);
+    Chinese: the first code with a Chinese title, so a node whose top code is CPC-only
+    (``Y02T``: no Chinese title) is named by its next class rather than in English.
+    """
+    if lang == CHINESE:
+        return next((str(t) for t in (_field(c, "title_zh", 4) for c in _items(codes)) if t), "")
+    return next((t for t in (code_title(c, lang) for c in _items(codes)) if t), "")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,13 @@ nearest patents, its years and countries), so only node-sized results reach the 
 where they are put together with the node centroids of the fitted models.
 
 Countries are the applicants' countries, counted once per patent; a patent without any
-applicant country counts its publication jurisdiction instead.
+applicant country counts its publication jurisdiction instead. Languages are the languages of
+the text each patent was embedded from (:func:`techscreen.embed.routing.with_text_language`):
+a Chinese record embedded from its English translation counts as ``en``.
+
+Keywords are made per label language (:func:`techscreen.cluster.labels.label_docs`): English
+ones in ``keywords``, Chinese ones in ``keywords_zh``; the stored ``label`` is composed in
+``report.language`` from that language's keywords alone.
 """
 
 from __future__ import annotations
@@ -17,10 +23,47 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from techscreen.cluster.assign import node_id
-from techscreen.cluster.labels import ClassTitles, label_text, node_codes, node_keywords
+from techscreen.cluster.labels import (
+    CHINESE,
+    ClassTitles,
+    keywords_in,
+    label_docs,
+    label_text,
+    node_codes,
+    node_keywords,
+)
 from techscreen.cluster.spaces import DomainModel
 from techscreen.config import LabelSettings
-from techscreen.schema import UNDETERMINED
+from techscreen.embed.routing import ENGLISH, TEXT_LANGUAGE, RoutePlan, with_text_language
+
+# The columns of the patents table that node_rows reads (with TEXT_LANGUAGE added).
+PATENT_COLUMNS = (
+    "title",
+    "abstract",
+    "title_en",
+    "abstract_en",
+    "ipc_codes",
+    "cpc_codes",
+    "filing_year",
+    "applicant_countries",
+    "jurisdiction",
+    "language",
+)
+
+
+def node_patents(patents: DataFrame, routes: RoutePlan) -> DataFrame:
+    """The patent columns :func:`node_rows` reads, with the language of the embedded text.
+
+    Join it to the node members on ``publication_number``. ``routes`` is the embed stage's
+    routing (``ClusterPlan.routes``): it says which records were embedded from their English
+    translation (:data:`~techscreen.embed.routing.TEXT_LANGUAGE` ``en``). A patents table
+    from before translations existed lacks ``title_en``/``abstract_en``: they are null.
+    """
+    columns = set(patents.columns)
+    kept = [
+        F.col(c) if c in columns else F.lit(None).cast("string").alias(c) for c in PATENT_COLUMNS
+    ]
+    return with_text_language(patents.select("publication_number", *kept), routes)
 
 
 def _by_node(frame: DataFrame, key: str, value: str) -> dict[str, dict[Any, int]]:
@@ -35,12 +78,13 @@ def node_rows(
     models: dict[str, DomainModel],
     settings: LabelSettings,
     titles: ClassTitles,
+    language: str = ENGLISH,
 ) -> list[dict[str, Any]]:
     """One dict per node, in the column order of :data:`techscreen.schema.NODES`.
 
     ``members`` holds the node members (not noise) of every domain: the assignments columns
-    joined with the patents' title, abstract, codes, filing year, applicant countries,
-    jurisdiction and language.
+    joined with :func:`node_patents`. ``language`` (``report.language``) is the language of
+    the stored ``label``: that language's keywords, else the top code's title in it.
     """
     stats = {
         r["node_id"]: r
@@ -66,12 +110,7 @@ def node_rows(
         "country",
         "count",
     )
-    language = F.coalesce(F.col("language"), F.lit(UNDETERMINED)).alias("language")
-    languages = _by_node(
-        members.select("node_id", language).groupBy("node_id", "language").count(),
-        "language",
-        "count",
-    )
+    languages = _by_node(members.groupBy("node_id", TEXT_LANGUAGE).count(), TEXT_LANGUAGE, "count")
     nearest = Window.partitionBy("node_id").orderBy("distance", "publication_number")
     representatives: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in (
@@ -83,10 +122,9 @@ def node_rows(
     ):
         representatives[r["node_id"]].append(r["rep"].asDict())
     keyed = members.withColumnRenamed("node_id", "node_key")
-    keywords = {
-        r["node_key"]: [t.asDict() for t in r["keywords"]]
-        for r in node_keywords(keyed.select("node_key", "title", "abstract"), settings).collect()
-    }
+    keywords: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(dict)
+    for r in node_keywords(label_docs(keyed), settings).collect():
+        keywords[r["node_key"]][r["lang"]] = [t.asDict() for t in r["keywords"]]
     codes = {
         r["node_key"]: [c.asDict() for c in r["codes"]]
         for r in node_codes(
@@ -98,15 +136,18 @@ def node_rows(
         for node, space, centroid in model.nodes():
             key = node_id(domain, node)
             stat = stats.get(key)
-            words, top = keywords.get(key, []), codes.get(key, [])
+            words, top = keywords.get(key, {}), codes.get(key, [])
+            english, chinese = words.get(ENGLISH, []), words.get(CHINESE, [])
+            own = keywords_in(language, english, chinese)
             rows.append(
                 {
                     "domain": domain,
                     "node": node,
                     "node_id": key,
                     "size": int(stat["size"]) if stat else 0,
-                    "label": label_text(words, top, settings.label_terms),
-                    "keywords": words,
+                    "label": label_text(own, top, settings.label_terms, lang=language),
+                    "keywords": english,
+                    "keywords_zh": chinese,
                     "codes": top,
                     "representatives": representatives.get(key, []),
                     "filing_years": years.get(key, {}),

@@ -3,7 +3,8 @@
 No multilingual transformer ships in a package we can install offline, and MiniLM (an
 English model) sees Chinese as a string of characters. This embedder is honest about being
 *lexical*: a text's vector is its sublinear TF-IDF over jieba words and Han character
-n-grams (:mod:`techscreen.embed.zh_text`; English words too, since corpora are mixed),
+n-grams (:mod:`techscreen.embed.zh_text`; words of every other script too — English,
+German, Korean, Russian, Japanese katakana — since corpora are mixed),
 projected by a truncated SVD (latent semantic analysis) to ``dims`` dimensions and
 L2-normalised. Texts that share vocabulary, or vocabulary that co-occurs in the fit corpus,
 come out close; synonyms that never co-occur do not, and a Chinese and an English text
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from techscreen.embed.base import FolderEmbedder
-from techscreen.embed.zh_text import Analyser, versions
+from techscreen.embed.zh_text import ANALYSER_VERSION, Analyser, versions
 from techscreen.io.files import staged_dir
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,10 @@ PARAMS = (
     "max_features",
     "max_words",
     "seed",
+    "analyser_version",
 )
+# What a config.json without a key (a model built before the key existed) was built with.
+_LEGACY_PARAMS = {"analyser_version": 1}
 
 
 def corpus_sha256(texts: Sequence[str]) -> str:
@@ -82,6 +86,8 @@ class LexicalModel:
             holds ``max_features × dims`` float32 weights.
         max_words: words of a fit text read (the embedder truncates at ``max_tokens``).
         seed: the randomized SVD's seed.
+        analyser_version: the :class:`Analyser` version (2: words of every script; 1: Han
+            and ASCII text only, what models built before version 2 read).
     """
 
     def __init__(
@@ -96,6 +102,7 @@ class LexicalModel:
         max_features: int = 65536,
         max_words: int = 256,
         seed: int = 0,
+        analyser_version: int = ANALYSER_VERSION,
     ) -> None:
         self.dims = dims
         self.char_ngrams = tuple(char_ngrams)
@@ -106,6 +113,7 @@ class LexicalModel:
         self.max_features = max_features
         self.max_words = max_words
         self.seed = seed
+        self.analyser_version = analyser_version
 
     def get_params(self) -> dict[str, Any]:
         """The fit parameters (what MLflow logs)."""
@@ -118,7 +126,10 @@ class LexicalModel:
         found = self.__dict__.get("analyser_")
         if found is None:
             found = self.__dict__["analyser_"] = Analyser(
-                char_ngrams=self.char_ngrams, hmm=self.hmm, simplify=self.simplify
+                char_ngrams=self.char_ngrams,
+                hmm=self.hmm,
+                simplify=self.simplify,
+                version=self.analyser_version,
             )
         return found
 
@@ -226,7 +237,7 @@ class LexicalModel:
                 f"{folder} holds lexical model format {config.get('format_version')}, this "
                 f"techscreen reads {FORMAT_VERSION}: rebuild it with `{REBUILD_COMMAND}`"
             )
-        model = cls(**{k: config[k] for k in PARAMS})
+        model = cls(**{k: config.get(k, _LEGACY_PARAMS.get(k)) for k in PARAMS})
         vocabulary = json.loads((folder / VOCABULARY).read_text(encoding="utf-8"))
         model.vocabulary_ = {f: i for i, f in enumerate(vocabulary)}
         model.idf_ = np.load(folder / IDF)
@@ -286,8 +297,9 @@ def card_markdown(facts: dict[str, Any]) -> str:
     return f"""# lexical-zh: a lexical embedder for Chinese (and mixed) patent text
 
 **What it is.** Latent semantic analysis fitted on a patent corpus: each text becomes
-sublinear TF-IDF weights over jieba words (and lower-case Latin-script words) plus Han
-character n-grams of lengths {ngrams}, projected by a truncated SVD to {facts["dim"]}
+sublinear TF-IDF weights over jieba words (and lower-case words of every other script:
+Latin, Cyrillic, Hangul, katakana …) plus character n-grams of lengths {ngrams} of Han runs
+(and of Hangul and katakana words), projected by a truncated SVD to {facts["dim"]}
 dimensions and L2-normalised. Text is normalised first (NFKC: full-width → half-width;
 lower case; traditional → simplified with OpenCC). No neural network, no download.
 
@@ -306,6 +318,7 @@ zero vector: refit on the corpus you screen.
 | document frequency kept | ≥ {facts["min_df"]} texts and ≤ {facts["max_df"]:.0%} of them |
 | words read per text | {facts["max_words"]} |
 | jieba HMM for unknown words | {facts["hmm"]} |
+| analyser version | {facts["analyser_version"]} (2: words of every script; 1: Han and ASCII only) |
 | traditional → simplified | {facts["simplify"]} |
 | SVD seed | {facts["seed"]} |
 | variance explained by the SVD | {facts["explained_variance"]:.1%} |
@@ -384,6 +397,14 @@ class LexicalEmbedder(FolderEmbedder):
                 self.folder,
                 built_with,
                 now,
+                REBUILD_COMMAND,
+            )
+        if model.analyser_version < ANALYSER_VERSION:
+            logger.warning(
+                "lexical-zh at %s was built with analyser version %d, which reads only Han and "
+                "ASCII text (Korean, Russian … get no feature); rebuild with `%s`",
+                self.folder,
+                model.analyser_version,
                 REBUILD_COMMAND,
             )
         model.analyser.analyse("预热")  # loads jieba's dictionary now, not in the first batch

@@ -22,12 +22,15 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from techscreen.config import FITTED_EMBEDDERS, EmbedSettings
+from techscreen.schema import UNDETERMINED
 
 DEFAULT = "default"
 ENGLISH = "en"
 # What :func:`routed` adds: the embedder a row goes to, and whether it reads the translation.
 ROUTE_COLUMN = "embed_route"
 ENGLISH_COLUMN = "embed_english"
+# What :func:`with_text_language` adds: the language of the text the embedder read.
+TEXT_LANGUAGE = "text_language"
 
 
 class MixedSpacesError(ValueError):
@@ -159,7 +162,7 @@ class RoutePlan:
         return groups
 
 
-def _text(column: str, columns: set[str]) -> Column:
+def text_column(column: str, columns: set[str]) -> Column:
     """A column's text with blanks as null; null when the table has no such column."""
     if column not in columns:
         return F.lit(None).cast("string")
@@ -168,8 +171,8 @@ def _text(column: str, columns: set[str]) -> Column:
 
 def _translated(columns: set[str], recipe: str) -> Column:
     """Spark twin of :func:`has_translation` (null-safe: always true or false)."""
-    title, abstract = _text("title", columns), _text("abstract", columns)
-    title_en, abstract_en = _text("title_en", columns), _text("abstract_en", columns)
+    title, abstract = text_column("title", columns), text_column("abstract", columns)
+    title_en, abstract_en = text_column("title_en", columns), text_column("abstract_en", columns)
     if recipe == "title":
         covered = title.isNull() | title_en.isNotNull()
         originals = title.isNotNull()
@@ -189,6 +192,12 @@ def _translated(columns: set[str], recipe: str) -> Column:
     return F.when(originals, covered).otherwise(anything)
 
 
+def language_key_column(language: Column) -> Column:
+    """Spark twin of :func:`language_key`: the primary subtag, lower case; null if blank."""
+    key = F.lower(F.split(F.regexp_replace(F.trim(language), "_", "-"), "-").getItem(0))
+    return F.when(F.length(F.trim(language)) > 0, key)
+
+
 def route_columns(frame: DataFrame, plan: RoutePlan) -> DataFrame:
     """``frame`` with :data:`ROUTE_COLUMN` and :data:`ENGLISH_COLUMN` (Spark expressions).
 
@@ -197,8 +206,7 @@ def route_columns(frame: DataFrame, plan: RoutePlan) -> DataFrame:
     """
     columns = set(frame.columns)
     raw = F.col("language") if "language" in columns else F.lit(None).cast("string")
-    key = F.lower(F.split(F.regexp_replace(F.trim(raw), "_", "-"), "-").getItem(0))
-    key = F.when(F.length(F.trim(raw)) > 0, key)
+    key = language_key_column(raw)
     by_language = F.lit(plan.default)
     for language, name in sorted(plan.routes.items()):
         by_language = F.when(key == language, F.lit(name)).otherwise(by_language)
@@ -211,12 +219,31 @@ def route_columns(frame: DataFrame, plan: RoutePlan) -> DataFrame:
     )
 
 
+def with_text_language(frame: DataFrame, plan: RoutePlan) -> DataFrame:
+    """``frame`` with :data:`TEXT_LANGUAGE`: the language of the text its embedder reads.
+
+    ``en`` for a record that reads its English translation (:data:`ENGLISH_COLUMN`), else its
+    detected ``language`` (``und`` when none). This is the language a vector stands for, so
+    the per-language counts of a clustering (``languages`` of ``nodes/``, the cluster run's
+    ``<domain>.languages.*``) count a translated Chinese record as English.
+    """
+    language = F.col("language") if "language" in frame.columns else F.lit(None)
+    text = F.when(F.col(ENGLISH_COLUMN), F.lit(ENGLISH)).otherwise(
+        F.coalesce(language.cast("string"), F.lit(UNDETERMINED))
+    )
+    return (
+        route_columns(frame, plan)
+        .withColumn(TEXT_LANGUAGE, text)
+        .drop(ROUTE_COLUMN, ENGLISH_COLUMN)
+    )
+
+
 def routed(frame: DataFrame, plan: RoutePlan) -> dict[str, DataFrame]:
     """Each routed embedder's rows of ``frame``, ready for :func:`techscreen.embed.vectors.embed`.
 
-    Rows that read their translation carry it in ``title``/``abstract`` (the originals stay
-    in the patents table); the route columns are dropped. Every row of ``frame`` lands in
-    exactly one of the frames.
+    Rows that read their translation carry it in ``title``/``abstract`` and ``en`` as their
+    ``language`` (the originals stay in the patents table); the route columns are dropped.
+    Every row of ``frame`` lands in exactly one of the frames.
     """
     marked = route_columns(frame, plan)
     columns = set(frame.columns)
@@ -225,6 +252,10 @@ def routed(frame: DataFrame, plan: RoutePlan) -> dict[str, DataFrame]:
             marked = marked.withColumn(
                 field, F.when(F.col(ENGLISH_COLUMN), F.col(f"{field}_en")).otherwise(F.col(field))
             )
+    if "language" in columns:
+        marked = marked.withColumn(
+            "language", F.when(F.col(ENGLISH_COLUMN), F.lit(ENGLISH)).otherwise(F.col("language"))
+        )
     return {
         name: marked.where(F.col(ROUTE_COLUMN) == name).drop(ROUTE_COLUMN, ENGLISH_COLUMN)
         for name in plan.embedders

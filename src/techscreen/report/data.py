@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from techscreen.cluster.labels import label_text
+from techscreen.cluster.labels import keywords_in, label_text
 from techscreen.config import DIMENSIONS
 from techscreen.schema import GRADES
 
@@ -61,8 +61,8 @@ class ReportInputs:
             ``grade``).
         grading: the settings the grade run used (:func:`grading_settings`).
         nodes: one row per technology node: ``domain, node_id, size, label, filing_years,
-            countries, languages, centroid`` and, from ``nodes/``, ``keywords`` and ``codes``
-            (what :func:`localise` composes labels from).
+            countries, languages, centroid`` and, from ``nodes/``, ``keywords``,
+            ``keywords_zh`` and ``codes`` (what :func:`localise` composes labels from).
         centrality: the technology network's vertices: ``domain, vertex, label, patents,
             pagerank, betweenness, degree, community``.
         edges: the technology network's edges: ``domain, source, target, weight``.
@@ -70,7 +70,7 @@ class ReportInputs:
             vertex, label, patents, pagerank``.
         domain_stats: per domain, numbers from the cluster and graph runs (``patents``,
             ``n_nodes``, ``noise_fraction``, ``min_cluster_size``, ``citation_weight``,
-            ``languages``: patents per detected language).
+            ``languages``: patents per language of the text they were embedded from).
         agreement: expert concordance per round and dimension (``round, dimension, experts,
             items, w, p_value``); ``None`` when no expert scores were given.
         options: what to show (:class:`ReportOptions`).
@@ -111,6 +111,7 @@ NODE_COLUMNS = (
     "centroid",
     "space",
     "keywords",
+    "keywords_zh",
     "codes",
 )
 """The columns of ``nodes/`` the report uses."""
@@ -141,17 +142,26 @@ def as_list(value: Any) -> list:
 
 
 def node_labels(nodes: pd.DataFrame, language: str, n_terms: int) -> dict[str, str]:
-    """node_id → the node's label in ``language``: its top keywords and top code's title.
+    """node_id → the node's label in ``language``: its keywords in it and top code's title.
 
     Composed by :func:`techscreen.cluster.labels.label_text` (``with_title``) from the
-    ``keywords`` and ``codes`` columns, so one clustering serves a report in either
-    language; empty when ``nodes`` lacks those columns (hand-made frames).
+    ``keywords`` (English) or ``keywords_zh`` (Chinese) and ``codes`` columns, so one
+    clustering serves a report in either language and every label is in one language: a
+    node without keywords in ``language`` is named by its top code's title alone. A table
+    without ``keywords_zh`` (older runs: both languages in ``keywords``) gives each label
+    the terms of ``keywords`` written in ``language``. Empty when ``nodes`` lacks those
+    columns (hand-made frames).
     """
     if nodes.empty or not {"node_id", "keywords", "codes"} <= set(nodes.columns):
         return {}
+    chinese = nodes["keywords_zh"] if "keywords_zh" in nodes else [None] * len(nodes)
     return {
-        node: label_text(as_list(kw), as_list(codes), n_terms, lang=language, with_title=True)
-        for node, kw, codes in zip(nodes["node_id"], nodes["keywords"], nodes["codes"], strict=True)
+        node: label_text(
+            keywords_in(language, kw, zh), as_list(codes), n_terms, lang=language, with_title=True
+        )
+        for node, kw, zh, codes in zip(
+            nodes["node_id"], nodes["keywords"], chinese, nodes["codes"], strict=True
+        )
     }
 
 

@@ -362,10 +362,14 @@ def _languages(nodes: pd.DataFrame, counts: dict[str, int], language: str = "en"
         if mixed
         else "One language holds 80% or more of the domain: nodes are not flagged."
     )
+    counted = (
+        "Patents count in the language of the text they were embedded from: a record "
+        "embedded from its English translation counts as en."
+    )
     return (
         head
         + "<table class='languages'><thead><tr><th>language</th><th>patents</th></tr></thead>"
-        + f"<tbody>{domain}</tbody></table><p>{esc(verdict)}</p>"
+        + f"<tbody>{domain}</tbody></table><p>{esc(verdict)} {esc(counted)}</p>"
         + "<table class='node-languages'><thead><tr><th>node</th>"
         + f"<th>{esc(heading('label', language))}</th><th>patents</th>"
         + "<th>languages</th><th></th></tr></thead><tbody>"

@@ -10,6 +10,11 @@ counted but never decide a share.
 With routing (``embed.routes``) each language's patents may sit in a vector space of their
 own on purpose: a node is then judged against the members of its own space, so only a
 space that still mixes languages can have a node formed by language.
+
+The counts are of the language of the text each patent was embedded from (the cluster
+stage counts them, see :func:`techscreen.embed.routing.with_text_language`): with
+``embed.prefer_english`` a Chinese record embedded from its English translation counts as
+``en``, so an English space holding translations is not mistaken for a mixed one.
 """
 
 from __future__ import annotations

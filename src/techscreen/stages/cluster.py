@@ -27,29 +27,25 @@ from techscreen.cluster import metrics
 from techscreen.cluster.assign import assign_nodes
 from techscreen.cluster.labels import ClassTitles
 from techscreen.cluster.model import FitInfo, NodeModel, fit_model, sizing
-from techscreen.cluster.nodes import node_rows
+from techscreen.cluster.nodes import node_patents, node_rows
 from techscreen.cluster.spaces import ClusterPlan, DomainModel
 from techscreen.config import ClusterSettings
 from techscreen.embed.quality import main_subclass
-from techscreen.embed.routing import ROUTE_COLUMN, route_columns
+from techscreen.embed.routing import (
+    ROUTE_COLUMN,
+    TEXT_LANGUAGE,
+    RoutePlan,
+    route_columns,
+    with_text_language,
+)
 from techscreen.io.handoff import sample_groups_to_pandas
 from techscreen.io.tables import WorkspaceError, append_partition, read_table, table_meta
-from techscreen.schema import NODES, NOISE_NODE, UNDETERMINED
+from techscreen.schema import NODES, NOISE_NODE
 from techscreen.stages import Context, chosen_domains
 from techscreen.stages.embed import KEY, existing_vectors
 
 log = logging.getLogger(__name__)
 _FIT_SEPARATOR = "\t"  # between domain and space in the key of one fit's sample
-_PATENT_COLUMNS = (
-    "title",
-    "abstract",
-    "ipc_codes",
-    "cpc_codes",
-    "filing_year",
-    "applicant_countries",
-    "jurisdiction",
-    "language",
-)
 
 
 def _inputs(ctx: Context, plan: ClusterPlan, domains: list[str]) -> tuple[DataFrame, DataFrame]:
@@ -154,12 +150,21 @@ def _overall(per_domain: dict[str, dict[str, Any]], counts: dict[str, dict[str, 
     return out
 
 
-def language_counts(assignments: DataFrame, patents: DataFrame) -> dict[str, dict[str, int]]:
-    """Patents per detected language in each domain (noise included; none: ``und``)."""
-    language = F.coalesce(F.col("language"), F.lit(UNDETERMINED))
+def language_counts(
+    assignments: DataFrame, patents: DataFrame, routes: RoutePlan
+) -> dict[str, dict[str, int]]:
+    """Patents per language of their embedded text in each domain (noise included).
+
+    The language is that of the text the routed embedder read
+    (:func:`~techscreen.embed.routing.with_text_language`): a record embedded from its
+    English translation counts as ``en``, any other as its detected language (``und`` when
+    none), so an English space holding translated Chinese records is not taken for a mixed
+    one.
+    """
+    text = with_text_language(patents, routes).select("publication_number", TEXT_LANGUAGE)
     rows = (
-        assignments.join(patents.select("publication_number", "language"), "publication_number")
-        .groupBy("domain", language.alias("language"))
+        assignments.join(text, "publication_number")
+        .groupBy("domain", F.col(TEXT_LANGUAGE).alias("language"))
         .count()
         .collect()
     )
@@ -231,15 +236,15 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             )
             .collect()
         }
-        languages = language_counts(assignments, patents)
+        languages = language_counts(assignments, patents, plan.routes)
         members = (  # read by each of node_rows' aggregates; only node-level rows leave
             assignments.where(F.col("node") != NOISE_NODE)
-            .join(patents.select("publication_number", *_PATENT_COLUMNS), "publication_number")
+            .join(node_patents(patents, plan.routes), "publication_number")
             .persist()
         )
         titles = ClassTitles.load(c.labels.ipc_titles, c.labels.cpc_titles)
         try:
-            rows = node_rows(members, models, c.labels, titles)
+            rows = node_rows(members, models, c.labels, titles, s.report.language)
         finally:
             members.unpersist()
         append_partition(

@@ -18,7 +18,7 @@ from techscreen.embed.models import ensure_built
 from techscreen.embed.quality import knn_agreement, main_subclass
 from techscreen.embed.registry import named_embedder
 from techscreen.embed.routing import RoutePlan, kind_of, routed
-from techscreen.embed.vectors import embed
+from techscreen.embed.vectors import VECTORS, embed
 from techscreen.io.handoff import sample_to_pandas
 from techscreen.io.tables import append_partition, read_table, table_meta, table_path
 from techscreen.stages import Context
@@ -57,9 +57,11 @@ def stage_embedders(settings: EmbedSettings) -> dict[str, Embedder]:
 def run_embed(ctx: Context) -> dict[str, Any]:
     """Embed the patents that their routed embedder has not embedded yet (same content hash).
 
-    Without ``embed.routes`` every patent goes to ``embed.embedder``; with them each record
-    goes to the embedder of its language (or its translation to the English one, see
-    :mod:`techscreen.embed.routing`), and each embedder writes its own partition.
+    With ``embed.routes`` (conf/base routes Chinese, Japanese, Korean and Russian to
+    ``lexical-zh``) each record goes to the embedder of its language, or its translation to
+    the English one (see :mod:`techscreen.embed.routing`), and each embedder writes its own
+    partition (empty when no record is routed to it); with ``embed.routes={}`` every patent
+    goes to ``embed.embedder``.
     """
     s = ctx.settings
     plan = RoutePlan.from_settings(s.embed)
@@ -115,6 +117,12 @@ def _embed_part(
     todo = part if done is None else part.join(done.select(*KEY), KEY, "left_anti")
     routed_rows, pending = part.count(), todo.count()
     summary: dict[str, Any] = {"docs_routed": routed_rows, "docs_pending": pending}
+    if pending == 0 and done is None:
+        # No record of this corpus is in the embedder's languages (lexical-zh on an English
+        # corpus): an empty partition says it was run, so the cluster stage reads its space.
+        log.info("embed: no patent is routed to %s: its partition is empty", eid)
+        empty = ctx.spark.createDataFrame([], VECTORS)
+        append_partition(empty, s, "vectors", "embedder_id", eid, {**meta, "embedder_id": eid})
     if pending == 0:
         log.info("embed: every patent routed to %s already has a vector: nothing to do", eid)
         return {**summary, "docs_embedded": 0, "docs_skipped": 0}

@@ -198,10 +198,10 @@ def _inputs(ctx: Context, grade_run: str) -> tuple[ReportInputs, pd.DataFrame]:
     first = as_dict(grades["lineage"].iloc[0])
     lineage = {k: tags.get(f"techscreen.upstream.{k}") or first.get(k, "") for k in _UPSTREAM}
     domains = _domains(ctx, params, grades)
+    node_table = read_table(ctx.spark, s, "nodes")
     nodes = (
-        read_table(ctx.spark, s, "nodes")
-        .where((F.col("run_id") == lineage["cluster"]) & F.col("domain").isin(domains))
-        .select(*NODE_COLUMNS)
+        node_table.where((F.col("run_id") == lineage["cluster"]) & F.col("domain").isin(domains))
+        .select(*[c for c in NODE_COLUMNS if c in node_table.columns])  # older runs lack some
         .toPandas()  # one row per technology node
     )
     in_graph = (F.col("run_id") == lineage["graph"]) & F.col("domain").isin(domains)
