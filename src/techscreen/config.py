@@ -449,8 +449,20 @@ class GradeSettings(_Strict):
 
     graph_run: str = Field("", description="graph run to read; empty = the chosen one")
     domains: list[str] = Field(default_factory=list, description="empty = every defined domain")
-    normalisation: Literal["rank", "minmax", "zscore"] = Field(
-        "rank", description="within domain: rank = percentile·10, minmax, zscore (±3σ → 0–10)"
+    normalisation: Literal["anchored", "rank", "minmax", "zscore"] = Field(
+        "anchored",
+        description="anchored = each indicator against its absolute anchor "
+        "(techscreen.grade.anchors); or within the domain: rank = percentile·10, minmax, "
+        "zscore (±3σ → 0–10)",
+    )
+    anchor_ratio: float = Field(
+        4.0,
+        gt=1.0,
+        description="anchored: the ratio F (to parity 1 or to the domain's reference) that "
+        "scores 10; 1/F scores 0, 1 scores 5 (4 = two doublings)",
+    )
+    anchor_ratios: dict[str, float] = Field(
+        default_factory=dict, description="anchored: F per indicator, replacing anchor_ratio"
     )
     indicator_weights: dict[str, dict[str, float]] = Field(
         default_factory=lambda: {

@@ -274,5 +274,11 @@ GRADES = T.StructType(
         T.StructField("neutral", _STRS, False),
         T.StructField("top_patents", _STRS, False),
         T.StructField("lineage", T.MapType(_STR, _STR), False),
+        # the smallest change of one dimension score that crosses a tier threshold: the
+        # tier reached, the dimensions that can make it (any one of them) and the signed
+        # change in that dimension's 0–10 points; null (empty) where no one dimension can
+        T.StructField("next_tier", _STR, True),
+        T.StructField("next_tier_dimensions", _STRS, False),
+        T.StructField("next_tier_change", T.DoubleType(), True),
     ]
 )

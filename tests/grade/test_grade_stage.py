@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from pyspark.sql import functions as F
 
 from conftest import ROOT
 from techscreen.cli import main
+from techscreen.config import DIMENSIONS, GradeSettings
+from techscreen.grade import scoring
+from techscreen.grade.scoring import tier
 
 
 def _grade(ws, *sets):
@@ -55,7 +59,19 @@ def test_every_node_is_graded_once_with_a_consistent_tier(spark, graded):
         assert all(0 <= v <= 10 for v in g.scores.values())
         # The sample has no family ids: family size is neutral and says so.
         assert "family_size" in g.neutral
+        # The domain references travel with the raw values they anchor.
+        assert g.indicators["ref_size"] > 0 and "ref_forward_citations" in g.indicators
+        # The move to the next tier crosses, on any one of the dimensions it names.
+        if g.next_tier is not None:
+            assert g.next_tier != g.tier and set(g.next_tier_dimensions) <= set(DIMENSIONS)
+            moved = g.final_score + g.next_tier_change / 3 + 1e-9 * (g.next_tier_change > 0 or -1)
+            assert tier(moved, GradeSettings()) == g.next_tier
+            for d in g.next_tier_dimensions:
+                assert 0 <= getattr(g, d) + g.next_tier_change <= 10
+        else:
+            assert g.next_tier_dimensions == [] and g.next_tier_change is None
     assert sum(stages["grade"]["tiers"].values()) == len(grades)
+    assert any(g.next_tier for g in grades)
 
 
 def test_a_grade_leads_back_to_its_patents_and_to_every_run_behind_it(spark, graded):
@@ -144,10 +160,23 @@ def test_the_registered_grader_re_grades_the_indicators(spark, graded):
     for item, g in grades.items():
         assert again.loc[item, "patent_score"] == pytest.approx(g.patent_score, abs=1e-9)
         assert again.loc[item, "tier"] == g.tier
-    # New indicators, new grades: a node with every indicator at its domain's best is Tier 1.
+    assert {"ref_forward_citations", "ref_size", "ref_growth"} <= set(indicators.columns)
+    # New indicators, new grades: a node leading (领跑) on every anchor is Tier 1.
     best = indicators[indicators.domain == "energy"].copy()
-    top = best.index[0]
-    for column in best.columns.difference(["domain", "item", "strategic_weight"]):
-        best.loc[top, column] = best[column].max() + 1
+    top = best.index[best.ref_growth.notna()][0]
+    shares = ("centrality", "cn_share", "substitutes", "maturity", "generality")
+    best.loc[top, list(shares)] = 1.0
+    best.loc[top, ["cn_rta", "cn_lead"]] = 4.0
     best.loc[top, "strategic_weight"] = 10.0
-    assert model.predict(best).set_index("item").loc[best.loc[top, "item"], "tier"] == "Tier 1"
+    for name in ("forward_citations", "size"):
+        best.loc[top, name] = 4 * best.loc[top, f"ref_{name}"]
+    best.loc[top, "growth"] = best.loc[top, "ref_growth"] + math.log(4)
+    regraded = model.predict(best).set_index("item").loc[best.loc[top, "item"]]
+    # Family size has no data in the sample (neutral 5): impact .3·10 + .2·5 + .2·10 + .3·10.
+    assert regraded["patent_score"] == pytest.approx((10 + 10 + 9) / 3)
+    assert regraded["tier"] == "Tier 1" and regraded["next_tier"] == "Tier 2"
+    # The same node graded by rank instead: only its place in the domain counts.
+    ranked = GradeSettings(normalisation="rank")
+    assert (
+        scoring.score(best, ranked).set_index("item").loc[best.loc[top, "item"], "score.size"] == 10
+    )

@@ -13,6 +13,7 @@ from techscreen.grade.indicators import (
     country_indicators,
     generality,
     growth,
+    growth_reference,
     maturity,
     node_aggregates,
     node_indicators,
@@ -34,10 +35,13 @@ def test_country_indicators_by_hand():
             ("energy", "c", "CN", 4.0, 4.0),
         ]
     )
-    got = country_indicators(countries)
-    # Domain: CN 10 of 24 patents.
+    # The domain's reference counts all its patents: the nodes' 24 plus 6 more (noise), CN 12.
+    domain = pd.DataFrame(
+        {"domain": "energy", "country": ["CN", "US", "JP", "DE"], "patents": [12.0, 10.0, 3.0, 5.0]}
+    )
+    got = country_indicators(countries, domain)
     assert got.loc["a", "cn_share"] == pytest.approx(0.6)
-    assert got.loc["a", "cn_rta"] == pytest.approx(0.6 / (10 / 24))
+    assert got.loc["a", "cn_rta"] == pytest.approx(0.6 / (12 / 30))
     assert got.loc["a", "cn_lead"] == pytest.approx(7 / 4)
     assert got.loc["a", "substitutes"] == pytest.approx(0.75**2 + 0.25**2)
     assert got.loc["a", "countries_from_office"] == pytest.approx(0.3)
@@ -48,7 +52,8 @@ def test_country_indicators_by_hand():
 
 
 def test_rta_is_missing_where_china_has_nothing_in_the_domain():
-    got = country_indicators(_countries([("medicine", "m", "US", 2.0, 0.0)]))
+    domain = pd.DataFrame({"domain": ["medicine"], "country": ["US"], "patents": [5.0]})
+    got = country_indicators(_countries([("medicine", "m", "US", 2.0, 0.0)]), domain)
     assert math.isnan(got.loc["m", "cn_rta"]) and got.loc["m", "cn_share"] == 0
 
 
@@ -65,6 +70,37 @@ def test_growth_compares_the_last_years_with_the_years_before():
     # Domain's last year 2020: recent = 2016–2020, before = 2011–2015; 2010 is outside both.
     assert got["a"] == pytest.approx(np.log((7 + 1) / (0 + 1)))
     assert got["b"] == pytest.approx(np.log(2 / 2))
+    # Windows ending at the domain's last year over all its patents (2022, e.g. a noise
+    # patent): recent = 2018–2022, before = 2013–2017.
+    later = growth(years, recent_years=5, last={"d": 2022})
+    assert later["a"] == pytest.approx(np.log((4 + 1) / (3 + 1)))
+    assert later["b"] == pytest.approx(np.log((1 + 1) / (0 + 1)))
+    # The domain's own growth, the same windows over its patents.
+    whole = growth(years, recent_years=5, by="domain")
+    assert whole["d"] == pytest.approx(np.log((3 + 4 + 1 + 1) / (1 + 1)))
+
+
+def test_growth_reference_is_the_node_growing_as_its_domain():
+    # Domain over all its patents, last year 2020: recent (2016–2020) 8, before (2011–2015) 2,
+    # so q = 0.8. Node "as" has 4 + 1 (its growth is the domain's split); "up" 5 + 0.
+    domain_years = pd.DataFrame(
+        {"domain": "d", "filing_year": [2012, 2018, 2020], "patents": [2, 3, 5]}
+    )
+    years = pd.DataFrame(
+        {
+            "domain": "d",
+            "node_id": ["as", "as", "up", "none"],
+            "filing_year": [2012, 2018, 2018, 2001],
+            "patents": [1, 4, 5, 3],
+        }
+    )
+    last = {"d": 2020}
+    ref = growth_reference(years, domain_years, recent_years=5, last=last)
+    own = growth(years, recent_years=5, last=last)
+    assert ref["as"] == pytest.approx(np.log((5 * 0.8 + 1) / (5 * 0.2 + 1))) == own["as"]
+    assert ref["up"] == pytest.approx(np.log(5 / 2)) and own["up"] == pytest.approx(np.log(6))
+    # Nothing in either window: both are ln 1, the node "grows as its domain".
+    assert ref["none"] == 0.0 == own["none"]
 
 
 def test_maturity_is_high_for_a_saturated_curve_and_low_for_a_young_one():
@@ -127,7 +163,12 @@ def test_node_aggregates_on_spark_count_every_member_once(spark):
         ],
         "domain string, node_id string, publication_number string",
     )
-    agg = node_aggregates(members, patents)
+    # The domain's patents: the members plus CN-4-A, noise of the clustering.
+    domain_patents = spark.createDataFrame(
+        [("energy", p) for p in ("US-1-B2", "US-2-B2", "CN-3-A", "CN-4-A")],
+        "domain string, publication_number string",
+    )
+    agg = node_aggregates(members, patents, domain_patents)
     countries = agg["countries"].set_index(["node_id", "country"])
     assert countries.loc[("energy:0", "US"), "patents"] == pytest.approx(1.5)  # ½ + 1 (office)
     assert countries.loc[("energy:0", "CN"), "patents"] == pytest.approx(0.5)
@@ -154,3 +195,17 @@ def test_node_aggregates_on_spark_count_every_member_once(spark):
     assert table.strategic_weight.tolist() == [8.0, 8.0, 8.0]
     assert table.loc["energy:2", "size"] == 0 and math.isnan(table.loc["energy:2", "cn_share"])
     assert table.loc["energy:1", "cn_share"] == 1.0
+    # Domain level, over all four patents: CN ½ + 1 + 1 of 4, citations (4 + 2)/2 reported,
+    # family size 2 (F1) where known, filings 2019–2021.
+    domain_countries = agg["domain_countries"].set_index("country").patents
+    assert domain_countries.to_dict() == pytest.approx({"CN": 2.5, "US": 1.5})
+    assert table.loc["energy:1", "cn_rta"] == pytest.approx(1.0 / (2.5 / 4))
+    assert (table.ref_forward_citations == 3.0).all() and (table.ref_family_size == 2.0).all()
+    assert table.ref_size.tolist() == pytest.approx([1.0] * 3)  # node sizes 2, 1, 0
+    # Windows end at the domain's last year, 2021 (CN-4-A): 2017–2021 vs 2012–2016. Every
+    # filing of the domain is recent (q = 1), so a node growing as its domain grows exactly
+    # as it does: reference = its own growth.
+    assert table.loc["energy:0", "growth"] == pytest.approx(math.log(3 / 1))
+    assert table.loc["energy:0", "ref_growth"] == pytest.approx(math.log(3 / 1))
+    assert table.loc["energy:1", "ref_growth"] == pytest.approx(math.log(2 / 1))
+    assert math.isnan(table.loc["energy:2", "ref_growth"])  # no filings: no growth to compare

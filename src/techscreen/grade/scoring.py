@@ -2,10 +2,13 @@
 
 The chain, per item (a technology node of one domain):
 
-1. every raw indicator is put on 0–10 **within its domain** by :func:`normalise` (``rank``,
-   ``minmax`` or ``zscore``; higher raw value = higher score), except the indicators in
-   :data:`ABSOLUTE`, which are 0–10 by construction and only clipped; a missing raw value
-   gets the neutral 5 and its indicator name in the row's ``neutral`` list;
+1. every raw indicator is put on 0–10: by default (``anchored``) against its absolute
+   anchor (:mod:`techscreen.grade.anchors`: a share ×10, a ratio on a log scale around
+   parity, a quantity against its domain's reference column ``ref_<indicator>``), or
+   **within its domain** by :func:`normalise` (``rank``, ``minmax`` or ``zscore``; higher
+   raw value = higher score), except the indicators in :data:`ABSOLUTE`, which are 0–10 by
+   construction and only clipped; a missing raw value gets the neutral 5 and its indicator
+   name in the row's ``neutral`` list;
 2. each dimension (necessity, feasibility, impact) is the weighted mean of its indicators'
    scores, ``D_k = Σ_i w_ki·s_i`` with :func:`indicator_weights_of` (summing to 1);
 3. ``patent_score = Σ_k W_k·D_k`` with :func:`dimension_weights` (AHP or configured);
@@ -13,7 +16,9 @@ The chain, per item (a technology node of one domain):
 5. :func:`tier`: Tier 1 above ``tier1_above``, Tier 3 below ``tier3_below``, Tier 2 between,
    both thresholds inclusive in Tier 2;
 6. :func:`sensitivity`: Monte Carlo over the weights and α, giving each item's probability
-   of each tier.
+   of each tier;
+7. :func:`to_next_tier`: the smallest change of one dimension score that moves the item
+   across the nearest threshold it can cross.
 
 Everything is numpy/pandas on the driver: the grading tables hold one row per technology
 node (thousands at most), so no Spark is needed here.
@@ -27,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from techscreen.config import DIMENSIONS, GradeSettings
+from techscreen.grade import anchors
 
-ABSOLUTE: set[str] = {"strategic_weight"}
+ABSOLUTE: set[str] = {a.name for a in anchors.ANCHORS.values() if a.kind == "absolute"}
 """Indicators already on 0–10 by construction: clipped to 0–10, never re-normalised."""
 
 NEUTRAL = 5.0
@@ -41,8 +47,12 @@ RANDOM_INDEX = (0.0, 0.0, 0.58, 0.90, 1.12, 1.24, 1.32, 1.41, 1.45, 1.49)
 """Saaty's random consistency index RI for n = 1..10."""
 
 METHODS = ("rank", "minmax", "zscore")
+"""The within-domain normalisations of :func:`normalise`."""
+ANCHORED = "anchored"
+"""The normalisation by each indicator's absolute anchor (:mod:`techscreen.grade.anchors`)."""
 TIERS = ("Tier 1", "Tier 2", "Tier 3")
 SENSITIVITY_COLUMNS = ("p_tier1", "p_tier2", "p_tier3", "score_p05", "score_p95")
+NEXT_TIER_COLUMNS = ("next_tier", "next_tier_dimensions", "next_tier_change")
 KEYS = ("domain", "item")
 
 _RECIPROCAL_TOL = 1e-6
@@ -232,31 +242,58 @@ def _unique(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _indicator_score(raw: pd.Series, domains: pd.Series, name: str, method: str) -> pd.Series:
+def _numeric(raw: pd.Series, name: str) -> pd.Series:
     try:
-        x = pd.to_numeric(raw, errors="raise").astype(float)
+        return pd.to_numeric(raw, errors="raise").astype(float)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"indicator column {name!r} is not numeric: {exc}") from None
+
+
+def _indicator_score(
+    table: pd.DataFrame, domains: pd.Series, name: str, settings: GradeSettings
+) -> pd.Series:
+    """0–10 scores of indicator ``name`` (NaN where missing) by ``settings.normalisation``."""
+    x = _numeric(table[name], name)
+    if settings.normalisation == ANCHORED:
+        anchor = anchors.anchor_of(name)
+        reference = None
+        if anchor.needs_reference:
+            column = anchors.reference_column(name)
+            if column not in table.columns:
+                raise ValueError(
+                    f"indicators table lacks the column {column!r}: the anchored score of "
+                    f"{name!r} compares it with its domain's reference"
+                )
+            reference = _numeric(table[column], column)
+        ratio = anchors.full_ratio(name, settings.anchor_ratio, settings.anchor_ratios)
+        return anchors.anchored(x, anchor, ratio, reference)
     if name in ABSOLUTE:
         return x.clip(0.0, 10.0)
     if x.empty:
         return x
-    return x.groupby(domains, sort=False, dropna=False).transform(lambda s: normalise(s, method))
+    return x.groupby(domains, sort=False, dropna=False).transform(
+        lambda s: normalise(s, settings.normalisation)
+    )
 
 
 def score(indicators: pd.DataFrame, settings: GradeSettings) -> pd.DataFrame:
     """Scores 0–10 of each item: per indicator, per dimension, and the patent score.
 
-    For indicator ``i`` with raw value ``x``: ``s_i = normalise(x within the item's domain)``,
-    or ``clip(x, 0, 10)`` for the indicators in :data:`ABSOLUTE`; a missing ``x`` gets
+    For indicator ``i`` with raw value ``x``: with ``normalisation: anchored``,
+    ``s_i = anchored(x)`` by the indicator's anchor (:func:`techscreen.grade.anchors.anchored`,
+    ``F`` from ``anchor_ratio`` / ``anchor_ratios``); else ``s_i = normalise(x within the
+    item's domain)``, or ``clip(x, 0, 10)`` for the indicators in :data:`ABSOLUTE`. A
+    missing ``x`` (or a missing reference, or a ratio that cannot be formed) gets
     ``s_i = 5`` and ``i`` in the row's ``neutral`` list. Then ``D_k = Σ_i w_ki·s_i`` for each
     dimension ``k`` (:func:`indicator_weights_of`) and ``patent_score = Σ_k W_k·D_k``
     (:func:`dimension_weights`).
 
     Args:
         indicators: one row per item with ``domain``, ``item`` and one raw column per
-            indicator named in ``settings.indicator_weights`` (NaN = missing). An indicator of
-            weight 0 may lack its column; other columns pass through.
+            indicator named in ``settings.indicator_weights`` (NaN = missing), plus, when
+            anchored, the reference column ``ref_<indicator>`` of each indicator anchored on
+            its domain. An indicator of weight 0 may lack its column; other columns pass
+            through.
         settings: the grade settings (normalisation and weights).
 
     Returns:
@@ -265,8 +302,10 @@ def score(indicators: pd.DataFrame, settings: GradeSettings) -> pd.DataFrame:
         ``feasibility``, ``impact`` and ``patent_score``.
 
     Raises:
-        ValueError: no ``domain``/``item`` column, a weighted indicator without a column, a
-            non-numeric indicator column, or invalid weights.
+        ValueError: no ``domain``/``item`` column, a weighted indicator without a column (or,
+            anchored, without an anchor or its reference column), a non-numeric indicator
+            column, an anchor ratio ≤ 1 or for an indicator without an anchor, or invalid
+            weights.
     """
     weights = _all_weights(settings)
     dim_w = dimension_weights(settings)
@@ -284,12 +323,14 @@ def score(indicators: pd.DataFrame, settings: GradeSettings) -> pd.DataFrame:
     present = [i for i in named if i in indicators.columns]
 
     out = indicators.copy()
-    domains = out["domain"].reset_index(drop=True)
+    unknown = sorted(set(settings.anchor_ratios) - set(anchors.ANCHORS))
+    if unknown:
+        raise ValueError(f"grade.anchor_ratios names indicators without an anchor: {unknown}")
+    table = indicators.reset_index(drop=True)
+    domains = table["domain"]
     flags = np.zeros((len(out), len(present)), dtype=bool)
     for j, name in enumerate(present):
-        s = _indicator_score(
-            out[name].reset_index(drop=True), domains, name, settings.normalisation
-        )
+        s = _indicator_score(table, domains, name, settings)
         flags[:, j] = s.isna().to_numpy()
         out[f"score.{name}"] = s.fillna(NEUTRAL).to_numpy(dtype=float)
     names = np.array(present, dtype=object)
@@ -480,4 +521,81 @@ def sensitivity(
     out["score_p95"] = p95
     near = (np.abs(base_final - hi) <= cfg.margin) | (np.abs(base_final - lo) <= cfg.margin)
     out["near_threshold"] = near.astype(bool)
+    return out
+
+
+def to_next_tier(
+    scored: pd.DataFrame, expert: np.ndarray | None, settings: GradeSettings
+) -> pd.DataFrame:
+    """What moves each item across a tier threshold: the smallest change of one dimension.
+
+    The final score moves with dimension ``k`` at the rate ``c_k = W_k``
+    (:func:`dimension_weights`), or ``(1 − α)·W_k`` where an expert scored the item
+    (:func:`fuse`), so reaching a threshold ``t`` from the final score ``f`` takes
+    ``Δ_k = (t − f)/c_k``. The candidates are the thresholds next to the item's tier — up
+    from Tier 3 to ``tier3_below``, up from Tier 2 to ``tier1_above`` and down to
+    ``tier3_below``, down from Tier 1 to ``tier1_above`` — for every dimension whose score
+    stays within 0–10 after the change (strictly inside where the crossing itself is strict:
+    Tier 1 needs ``f > tier1_above``, Tier 3 ``f < tier3_below``). The smallest ``|Δ_k|``
+    wins; every dimension that reaches it (equal weights: all that have the room) is named.
+    ``Δ`` brings the final score *onto* the threshold: where the crossing is strict, any
+    change beyond it crosses.
+
+    Args:
+        scored: the output of :func:`score` (the dimension columns).
+        expert: expert scores aligned with the rows, NaN where none; ``None`` = no experts.
+        settings: the grade settings (weights, α, thresholds).
+
+    Returns:
+        One row per item (same index) with ``next_tier`` (the tier reached or ``None``),
+        ``next_tier_dimensions`` (list of the dimensions, in :data:`DIMENSIONS` order, that
+        cross with that change; empty where none) and ``next_tier_change`` (signed ``Δ`` in
+        points of a dimension's 0–10 score, NaN where none): no single dimension can cross a
+        threshold, or the item has no dimension scores.
+
+    Raises:
+        ValueError: an expert array of the wrong length, or invalid settings.
+    """
+    hi, lo = _thresholds(settings)
+    dim_w = dimension_weights(settings)
+    alpha = float(settings.experts.alpha)
+    n = len(scored)
+    expert_arr = np.full(n, np.nan) if expert is None else np.asarray(expert, dtype=float)
+    if expert_arr.shape != (n,):
+        raise ValueError(f"expert scores have shape {expert_arr.shape}, expected ({n},)")
+    weights = np.array([dim_w[d] for d in DIMENSIONS])
+    dims = np.column_stack([scored[d].to_numpy(dtype=float) for d in DIMENSIONS])
+    dims = dims.reshape(n, len(DIMENSIONS))
+    final = fuse(dims @ weights, expert_arr, alpha)
+    rates = np.where(np.isnan(expert_arr), 1.0, 1.0 - alpha)[:, None] * weights[None, :]
+    codes = _tier_codes(np.nan_to_num(final, nan=0.0), hi, lo)
+    # Per current tier code: (threshold, tier code reached, crossing is strict).
+    moves = {0: [(hi, 1, False)], 1: [(hi, 0, True), (lo, 2, True)], 2: [(lo, 1, False)]}
+    best = np.full(n, np.inf)
+    reached = np.full(n, -1)
+    change = np.full(n, np.nan)
+    crossing = np.zeros((n, len(DIMENSIONS)), dtype=bool)
+    rows = np.arange(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for code, candidates in moves.items():
+            mine = (codes == code) & ~np.isnan(final)
+            for target, to, strict in candidates:
+                delta = (target - final[:, None]) / rates  # items × dimensions
+                after = dims + delta
+                inside = (after > 0) & (after < 10) if strict else (after >= 0) & (after <= 10)
+                ok = mine[:, None] & (rates > 0) & inside & np.isfinite(delta)
+                size = np.where(ok, np.abs(delta), np.inf)
+                smallest = size.min(axis=1)
+                better = smallest < best
+                best[better] = smallest[better]
+                reached[better] = to
+                change[better] = delta[rows, np.argmin(size, axis=1)][better]
+                ties = np.isclose(size, smallest[:, None], rtol=1e-9, atol=1e-12) & ok
+                crossing[better] = ties[better]
+    found = reached >= 0
+    names = np.array(DIMENSIONS, dtype=object)
+    out = pd.DataFrame(index=scored.index)
+    out["next_tier"] = [TIERS[t] if f else None for t, f in zip(reached, found, strict=True)]
+    out["next_tier_dimensions"] = [list(names[c]) for c in crossing]
+    out["next_tier_change"] = np.where(found, change, np.nan)
     return out

@@ -253,8 +253,10 @@ def export_frame(grades: pd.DataFrame, grade_run: str) -> pd.DataFrame:
     """The graded list as a flat table: one row per item, maps spread into columns.
 
     Columns: ``grade_run``, the item's identity and scores, ``score.<indicator>`` (0–10),
-    ``indicator.<indicator>`` (raw value), ``neutral`` and ``top_patents`` (lists) and
-    ``lineage.<stage>`` (run ids). Rows are sorted by domain, then final score, highest first.
+    ``indicator.<indicator>`` (raw value, and the domain references ``ref_<indicator>``),
+    ``next_tier*`` (the smallest move to another tier), ``neutral`` and ``top_patents``
+    (lists) and ``lineage.<stage>`` (run ids). Rows are sorted by domain, then final score,
+    highest first.
     """
     base = [
         "domain",
@@ -271,6 +273,9 @@ def export_frame(grades: pd.DataFrame, grade_run: str) -> pd.DataFrame:
         "score_p05",
         "score_p95",
         "near_threshold",
+        "next_tier",
+        "next_tier_dimensions",
+        "next_tier_change",
         "patent_score",
         "expert_score",
         "experts",
@@ -286,6 +291,7 @@ def export_frame(grades: pd.DataFrame, grade_run: str) -> pd.DataFrame:
             out[prefix + name] = [m.get(name, np.nan) for m in maps]
     for column in ("neutral", "top_patents"):
         out[column] = grades[column].map(as_list)
+    out["next_tier_dimensions"] = out["next_tier_dimensions"].map(as_list)  # older runs: none
     lineage = list(grades["lineage"].map(as_dict))
     for stage in LINEAGE_STAGES[:-1]:
         out[f"lineage.{stage}"] = [m.get(stage, "") for m in lineage]

@@ -455,3 +455,84 @@ def agreement(per_round: pd.DataFrame) -> go.Figure | None:
     fig.update_xaxes(title="round", dtick=1)
     fig.update_yaxes(title="Kendall's W", range=[0, 1.02])
     return _layout(fig, "Expert agreement per round (Kendall's W)", 360)
+
+
+def next_tier_text(next_tier: object, dimensions: object, change: object) -> str:
+    """``+0.42 on feasibility → Tier 2`` from a grade row's ``next_tier*`` columns; "" if none.
+
+    Several dimensions that would each do it are joined with "or" (equal weights).
+    """
+    names = [str(d) for d in as_list(dimensions)]
+    if not isinstance(next_tier, str) or not names or not finite(change):
+        return ""
+    which = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return f"{float(change):+.2f} on {which} → {next_tier}"
+
+
+def score_distribution(items: pd.DataFrame, hi: float, lo: float, title: str) -> go.Figure | None:
+    """A domain's patent and final scores, one point per technology, with both thresholds.
+
+    Two strips (final above, patent below; they differ only where experts scored an item),
+    points coloured by the item's tier and jittered apart (a fixed seed: the same page every
+    time); hovering shows the item, its score and the smallest change of one dimension that
+    moves it to another tier (:func:`next_tier_text`). ``None`` without graded items.
+    """
+    if items.empty:
+        return None
+    rng = np.random.default_rng(0)
+    jitter = rng.uniform(-0.28, 0.28, size=len(items))
+    moves = [
+        next_tier_text(t, d, c)
+        for t, d, c in zip(
+            items.get("next_tier", pd.Series([None] * len(items))),
+            items.get("next_tier_dimensions", pd.Series([None] * len(items))),
+            items.get("next_tier_change", pd.Series([None] * len(items))),
+            strict=True,
+        )
+    ]
+    fig = go.Figure()
+    strips = (("final", "final_score", 1.0), ("patent", "patent_score", 0.0))
+    for tier in TIERS:
+        mine = (items["tier"] == tier).to_numpy()
+        for row, column, y in strips:
+            values = pd.to_numeric(items[column], errors="coerce").to_numpy(dtype=float)
+            keep = mine & np.isfinite(values)
+            if not keep.any():
+                continue
+            labels = items["label"].to_numpy()[keep]
+            ids = items["item"].to_numpy()[keep]
+            fig.add_trace(
+                go.Scatter(
+                    x=values[keep],
+                    y=y + jitter[keep],
+                    mode="markers",
+                    name=tier,
+                    legendgroup=tier,
+                    showlegend=row == "final",
+                    marker={"color": TIER_COLOURS[tier], "size": 8, "opacity": 0.85},
+                    hovertext=[
+                        f"{text(label, _LABEL_CHARS)}<br>{text(item)}<br>{row} {v:.2f}"
+                        + (f"<br>{text(move)}" if move else "")
+                        for label, item, v, move in zip(
+                            labels,
+                            ids,
+                            values[keep],
+                            np.array(moves, dtype=object)[keep],
+                            strict=True,
+                        )
+                    ],
+                    hoverinfo="text",
+                )
+            )
+    for x, name in ((hi, "Tier 1 above"), (lo, "Tier 3 below")):
+        fig.add_vline(
+            x=x,
+            line={"color": "#555", "dash": "dot", "width": 1.5},
+            annotation_text=f"{name} {x:g}",
+            annotation_position="top",
+        )
+    fig.update_xaxes(range=[0, 10.2], title="score (0–10)")
+    fig.update_yaxes(
+        tickvals=[1.0, 0.0], ticktext=["final", "patent"], range=[-0.5, 1.5], showgrid=False
+    )
+    return _layout(fig, title, 260)

@@ -196,8 +196,9 @@ def _settings(inputs: ReportInputs) -> str:
         f"scored an item, else the patent score; {experts}.</li>"
         f"<li>Dimension weights: {dims}.</li>"
         f"<li>Indicator weights:<ul>{indicators}</ul></li>"
-        f"<li>Indicators normalised within each domain by <code>{esc(g['normalisation'])}"
-        "</code>.</li></ul>"
+        f"<li>Indicators put on 0–10 by <code>{esc(g['normalisation'])}</code> (anchored: "
+        "against fixed references such as parity or the domain's world average; rank, minmax, "
+        "zscore: within each domain).</li></ul>"
     )
 
 
@@ -273,6 +274,50 @@ def _rows_of(frame: pd.DataFrame, column: str, value: str) -> pd.DataFrame:
     return frame[frame[column] == value] if len(frame) and column in frame else frame.head(0)
 
 
+# --- score distribution and what moves an item across a threshold (grade.to_next_tier) ----
+
+
+def _score_distribution(items: pd.DataFrame, grading: dict, name: str, fig: _Figures) -> str:
+    """A domain's patent/final scores against the thresholds, and the near-threshold moves.
+
+    Lists every item flagged near a threshold with the smallest change of one dimension
+    score that takes it to another tier (the grade run's ``next_tier*`` columns; older runs
+    have none, and the list then says so).
+    """
+    hi, lo = grading["tier1_above"], grading["tier3_below"]
+    graded = items[items["kind"] == "node"] if len(items) else items
+    parts = [
+        "<h3>Score distribution</h3>",
+        fig(
+            figures.score_distribution(graded, hi, lo, f"{name}: patent and final scores")
+            if len(graded)
+            else None,
+            "No graded technology node.",
+        ),
+    ]
+    near = graded[graded["near_threshold"].fillna(False).astype(bool)] if len(graded) else graded
+    if near.empty:
+        return "".join(parts) + "<p class='muted'>No technology is near a tier threshold.</p>"
+    rows = []
+    for r in near.sort_values(["final_score", "item"], ascending=[False, True]).to_dict("records"):
+        move = figures.next_tier_text(
+            r.get("next_tier"), r.get("next_tier_dimensions"), r.get("next_tier_change")
+        )
+        rows.append(
+            f"<tr><td>{esc(r['label'])}</td><td><code>{esc(r['item'])}</code></td>"
+            f"<td class='num'>{_num(r['final_score'])}</td><td>{esc(r['tier'])}</td>"
+            f"<td>{esc(move or 'no single dimension can move it across')}</td></tr>"
+        )
+    return "".join(parts) + (
+        "<p>Near a threshold: the smallest change of one dimension score (0–10 points, at the "
+        "dimension weights and α used) that takes the item to another tier; it brings the "
+        f"final score onto the threshold (Tier 1 needs more than {hi:g}, Tier 3 less than "
+        f"{lo:g}).</p><table class='next-tier'><thead><tr><th>Technology</th><th>Node</th>"
+        "<th class='num'>Final</th><th>Tier</th><th>What moves it across</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
 def _domain_section(inputs: ReportInputs, domain: str, items: pd.DataFrame, fig: _Figures) -> str:
     o = inputs.options
     nodes = _rows_of(inputs.nodes, "domain", domain)
@@ -290,6 +335,7 @@ def _domain_section(inputs: ReportInputs, domain: str, items: pd.DataFrame, fig:
     shown = min(graded, o.breakdown_items)
     more = f" (the {shown} highest of {graded})" if graded > shown else ""
     parts += [
+        _score_distribution(items, inputs.grading, name, fig),
         f"<h3>Score breakdown{esc(more)}</h3>",
         fig(
             figures.breakdown(items, inputs.grading["indicator_weights"], o.breakdown_items, name)

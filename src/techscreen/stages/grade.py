@@ -2,11 +2,13 @@
 
 Reads the graph run (``grade.graph_run``, else the chosen one; inside a pipeline the one
 the pipeline just made) and the clustering it was built from. Per technology node:
-raw indicators (:mod:`techscreen.grade.indicators`), scores normalised within the domain and
+raw indicators and their domain references (:mod:`techscreen.grade.indicators`), scores
+0–10 by the indicators' anchors (:mod:`techscreen.grade.anchors`) or within the domain, and
 combined (:mod:`techscreen.grade.scoring`), fused with expert scores where experts scored the
-node (:mod:`techscreen.grade.expert`), a tier, and tier probabilities from a Monte Carlo over
-the weights. Technologies experts nominated that match no node are graded on their expert
-scores alone and marked ``expert_only``.
+node (:mod:`techscreen.grade.expert`), a tier, tier probabilities from a Monte Carlo over
+the weights, and the smallest change of one dimension that moves the item to another tier.
+Technologies experts nominated that match no node are graded on their expert scores alone
+and marked ``expert_only``.
 
 Writes ``indicators/`` and ``grades/`` (partitioned by the grade run's id); every grade row
 carries the MLflow run ids of the ingest, embed, cluster and graph runs behind it and its
@@ -30,6 +32,7 @@ from techscreen.config import DIMENSIONS, GradeSettings
 from techscreen.experiments import chosen_run
 from techscreen.grade import expert as experts
 from techscreen.grade import scoring
+from techscreen.grade.anchors import REFERENCE_PREFIX
 from techscreen.grade.indicators import node_aggregates, node_indicators
 from techscreen.grade.registry import log_grader
 from techscreen.grade.scoring import TIERS
@@ -102,6 +105,7 @@ def _graded(indicators: pd.DataFrame, expert_rows: pd.DataFrame, g: GradeSetting
         }
     )
     nodes_sens = scoring.sensitivity(scored, scored.expert_score.to_numpy(float), g)
+    moves = scoring.to_next_tier(scored, scored.expert_score.to_numpy(float), g)
     # An expert-only item's score is the experts' mean: the weights and α do not move it.
     fixed = extra.expert_score.to_numpy(float)
     tiers = scoring.tier(fixed, g) if len(extra) else np.array([], dtype=str)
@@ -124,6 +128,10 @@ def _graded(indicators: pd.DataFrame, expert_rows: pd.DataFrame, g: GradeSetting
     graded["tier"] = scoring.tier(graded.final_score.to_numpy(float), g)
     for column in (*scoring.SENSITIVITY_COLUMNS, "near_threshold"):
         graded[column] = sens[column].to_numpy()
+    # Expert-only items have no dimension scores to move: their rows stay empty.
+    moves = moves.reset_index(drop=True).reindex(range(len(graded)))
+    for column in scoring.NEXT_TIER_COLUMNS:
+        graded[column] = moves[column].to_numpy()
     return graded
 
 
@@ -154,17 +162,17 @@ def run_grade(ctx: Context) -> dict[str, Any]:
         )
         if nodes.empty:
             raise WorkspaceError(f"cluster run {runs['cluster']} has no nodes in {domains}")
-        members = (
-            read_table(ctx.spark, s, "assignments")
-            .where(in_run & (F.col("node") != NOISE_NODE))
-            .select("domain", "node_id", "publication_number")
+        assignments = read_table(ctx.spark, s, "assignments").where(in_run)
+        members = assignments.where(F.col("node") != NOISE_NODE).select(
+            "domain", "node_id", "publication_number"
         )
         centrality = (
             read_table(ctx.spark, s, "centrality")
             .where((F.col("run_id") == runs["graph"]) & (F.col("network") == TECHNOLOGY_NETWORK))
             .toPandas()
         )
-        aggregates = node_aggregates(members, patents)
+        # The domain's references are over all its patents, noise included.
+        aggregates = node_aggregates(members, patents, assignments)
         indicators = node_indicators(
             nodes, aggregates, centrality, g.strategic_weights, g.recent_years
         )
@@ -195,6 +203,8 @@ def _rows(graded: pd.DataFrame, nodes: pd.DataFrame, runs: dict[str, str]) -> li
     node = nodes.set_index("node_id")
     indicator_names = [c for c in graded.columns if c.startswith("score.")]
     raw_names = [c[len("score.") :] for c in indicator_names]
+    # The domain references travel with the raw values they anchor.
+    raw_names += [c for c in graded.columns if c.startswith(REFERENCE_PREFIX)]
     out = []
     for r in graded.to_dict("records"):
         is_node = r["kind"] == NODE_ITEM
@@ -222,6 +232,9 @@ def _rows(graded: pd.DataFrame, nodes: pd.DataFrame, runs: dict[str, str]) -> li
                 list(r.get("neutral") or []) if is_node else [],
                 [p["publication_number"] for p in found["representatives"]] if is_node else [],
                 runs,
+                r["next_tier"] if isinstance(r.get("next_tier"), str) else None,
+                list(r["next_tier_dimensions"]) if is_node else [],
+                _number(r.get("next_tier_change")),
             )
         )
     return out
