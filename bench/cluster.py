@@ -60,7 +60,8 @@ import pyarrow.parquet as pq
 
 from report import PeakMemory, load_average, print_table
 from techscreen.cluster.metrics import agreement_with_classes
-from techscreen.cluster.model import fit_model, normalise, sizing
+from techscreen.cluster.micro import normalise
+from techscreen.cluster.model import fit_model, sizing
 from techscreen.config import ClusterSettings, SparkSettings, load_settings
 from techscreen.embed.quality import main_subclass
 from techscreen.embed.registry import named_embedder

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -327,16 +327,35 @@ class ClusterSettings(_Strict):
     reducer: Literal["none", "pca", "umap"] = "pca"
     dims: int = Field(64, ge=2, description="dimensions after the reducer")
     min_cluster_size: int = Field(
-        0, ge=0, description="patents in the smallest node; 0 = max(10, 1% of N)"
+        0, ge=0, description="patents in the smallest node; 0 = chosen per domain by the sweep"
     )
     min_samples: int = Field(0, ge=0, description="HDBSCAN density; 0 = min_cluster_size")
-    selection: Literal["eom", "leaf"] = "eom"
+    selection: Literal["auto", "eom", "leaf"] = Field(
+        "auto", description="HDBSCAN cluster selection; auto = chosen per domain by the sweep"
+    )
+    granularity_shares: list[Annotated[float, Field(gt=0.0, lt=1.0)]] = Field(
+        default_factory=lambda: [0.005, 0.01, 0.02],
+        min_length=1,
+        description="the sweep's min_cluster_size candidates, as shares of the domain",
+    )
+    min_node_patents: int = Field(10, ge=2, description="floor of the sweep's min_cluster_size")
+    max_node_share: float = Field(
+        0.15, ge=0.0, le=1.0, description="larger nodes are split unless homogeneous; 0 = off"
+    )
+    max_split_depth: int = Field(4, ge=1, description="times a node's parts may be split again")
     reassign_noise: float = Field(
-        0.0, ge=0.0, le=2.0, description="cosine distance within which noise joins a node; 0 = off"
+        0.0, ge=0.0, le=2.0, description="one cosine distance within which noise joins a node"
+    )
+    noise_join_quantile: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="with reassign_noise 0: noise joins the nearest node within this quantile "
+        "of the node's own members' distances; 0 = noise stays noise",
     )
     metrics_sample: int = Field(2000, ge=100, description="patents scored for DBCV/silhouette")
     stability_runs: int = Field(
-        1, ge=1, description=">1: refit with seed+1… and log ARI between seeds (sweeps)"
+        3, ge=1, description="k-means seeds per fit: the sweep's criterion is ARI across them"
     )
     labels: LabelSettings = LabelSettings()
 

@@ -137,7 +137,7 @@ UNITS = T.StructType(
 UNASSIGNED_DOMAIN = "unassigned"
 
 # Statuses of a patent in assignments/: a density member of a node, noise (node -1), noise
-# that joined the nearest node within cluster.reassign_noise, or no vector to cluster.
+# that joined the nearest node (cluster.noise_join_quantile / reassign_noise), or no vector.
 ASSIGNED, NOISE, REASSIGNED, NO_VECTOR = "member", "noise", "reassigned", "no_vector"
 NOISE_NODE = -1
 # A patent whose language was not detected (too little text) counts under ISO 639-2 "und".
@@ -199,6 +199,8 @@ NODES = T.StructType(
         T.StructField("centroid", T.ArrayType(T.FloatType(), containsNull=False), False),
         # the vector space of the centroid (embedder ids joined by +); null before routing
         T.StructField("space", _STR, True),
+        # why a node over cluster.max_node_share of its domain was kept whole; null otherwise
+        T.StructField("split_note", _STR, True),
     ]
 )
 

@@ -62,13 +62,14 @@ def test_noise_is_reassigned_only_within_the_threshold():
     x, _ = _topics(n=2000, centers=3, seed=2)
     outliers = np.random.default_rng(0).normal(0, 30, size=(60, x.shape[1])).astype(np.float32)
     data = np.vstack([x, outliers])
-    base, _ = fit_model(data, ClusterSettings(reducer="none"), len(data), seed=0)
+    kept = ClusterSettings(reducer="none", noise_join_quantile=0)
+    base, _ = fit_model(data, kept, len(data), seed=0)
     noise = base.assign(data)
     assert (noise.node == -1).any()
     assert (noise.strength[noise.node == -1] == 0).all()
     threshold = float(np.median(noise.distance[noise.node == -1]))
     lenient, _ = fit_model(
-        data, ClusterSettings(reducer="none", reassign_noise=threshold), len(data), seed=0
+        data, kept.model_copy(update={"reassign_noise": threshold}), len(data), seed=0
     )
     after = lenient.assign(data)
     joined = (noise.node == -1) & (after.node >= 0)
@@ -99,3 +100,30 @@ def test_small_and_identical_domains_give_empty_or_single_node(rows, message):
     got = model.assign(rows).node
     assert set(got) == ({-1} if model.n_nodes == 0 else {0})
     assert model.n_nodes in (0, 1)
+
+
+def test_noise_joins_a_node_within_the_spread_of_its_own_members():
+    from techscreen.cluster.micro import normalise
+    from techscreen.cluster.model import NodeModel, Projection, join_radii
+
+    e = np.eye(5, dtype=np.float32)
+    micro = normalise(np.stack([e[0], e[1], e[0] + 0.6 * e[2], e[3]]))  # 3rd, 4th: noise
+    model = NodeModel(Projection(), micro, np.array([0, 1, -1, -1]), np.ones(4), e[:2])
+    # members spread away from their node along e4, where no micro-centroid lies
+    t = np.linspace(0.0, 0.5, 50)[:, None]
+    members = np.vstack([normalise(e[0] + t * e[4]), normalise(e[1] + t / 7 * e[4])])
+    radius = join_radii(model, members, ClusterSettings(noise_join_quantile=0.9))
+    cosine_distance = 1 - 1 / np.sqrt(1 + t[:, 0] ** 2)
+    assert radius[0] == pytest.approx(np.quantile(cosine_distance, 0.9), rel=1e-4)
+    assert radius[1] < 0.01
+    assert join_radii(model, members, ClusterSettings(noise_join_quantile=0)) is None
+    fixed = join_radii(model, members, ClusterSettings(reassign_noise=0.3))
+    assert fixed.tolist() == pytest.approx([0.3, 0.3])
+
+    model.join_radius = radius
+    fringe = normalise(np.stack([e[0] + 0.4 * e[2], e[0] + 0.7 * e[2], e[1] + 1.5 * e[3]]))
+    got = model.assign(fringe)
+    # within node 0's spread: joins (not a density member); farther out, or beside the tight
+    # node 1: stays noise
+    assert got.node.tolist() == [0, -1, -1]
+    assert not got.member.any() and (got.strength == 0).all()

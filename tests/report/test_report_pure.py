@@ -368,3 +368,27 @@ def test_nothing_graded_still_renders(domains):
     inputs.grades = pd.DataFrame(columns=list(_grade("x", "energy", "x", 1.0, "Tier 3")))
     page = render(inputs)
     assert "id='tier-table'" in page and "Nothing was graded." in page
+
+
+def test_notes_give_the_seed_stability_and_name_oversized_nodes_kept_whole():
+    items = pd.DataFrame([_grade(f"energy:{i}", "energy", "a", 5.0, "Tier 3") for i in range(2)])
+    nodes = pd.DataFrame(
+        [
+            _node("energy:0", "energy", "a", 30, [1, 0], {"CN": 10}),
+            _node("energy:1", "energy", "b", 20, [1, 0], {"US": 10}),
+        ]
+    )
+    nodes["split_note"] = ["no stable split: one blob", None]
+    stats = {"patents": 100.0, "stability_ari": 0.62}
+    notes = domain_notes(items, nodes, stats, GRADING, ReportOptions(thin_patents=10))
+    assert any("ARI 0.62" in n and "boundaries between near nodes move" in n for n in notes)
+    kept = [n for n in notes if "kept whole" in n]
+    assert kept == [
+        "energy:0 holds 30% of the domain's patents, more than the node-size cap, and was kept "
+        "whole: no stable split: one blob."
+    ]
+    stats["stability_ari"] = 0.1
+    assert any(
+        "depend on the seed" in n
+        for n in domain_notes(items, nodes, stats, GRADING, ReportOptions(thin_patents=10))
+    )

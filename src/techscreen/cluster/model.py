@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import faiss
 import numpy as np
 
-from techscreen.cluster.density import weighted_hdbscan
+from techscreen.cluster.granularity import Candidate, NodeFit, candidates, choose, fit_candidate
+from techscreen.cluster.micro import MicroClusters, micro_clusters, normalise
+from techscreen.cluster.split import KeptWhole
 from techscreen.config import ClusterSettings
 
 log = logging.getLogger(__name__)
@@ -52,13 +54,6 @@ def sizing(n: int, s: ClusterSettings) -> Sizing:
         min_cluster_size=mcs,
         min_samples=s.min_samples or mcs,
     )
-
-
-def normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), as C-contiguous float32."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.ascontiguousarray(x / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -106,7 +101,7 @@ class NodeModel:
     micro_node: np.ndarray  # (k,) node index of each micro-cluster, -1 = noise
     micro_strength: np.ndarray  # (k,) HDBSCAN membership strength of each micro-cluster
     nodes: np.ndarray  # (m, dims) unit node centroids
-    reassign_noise: float = 0.0
+    join_radius: np.ndarray | None = None  # (m,) cosine distance within which noise joins
     _index: faiss.Index | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
@@ -123,8 +118,8 @@ class NodeModel:
         """Each vector's node, its cosine distance to that node, and membership strength.
 
         A patent takes the node of its nearest micro-centroid. For noise the distance is to
-        the nearest node; with ``reassign_noise`` > 0, noise that close joins that node
-        (strength 0: it is not a density member).
+        the nearest node; noise within that node's ``join_radius`` joins it (strength 0: it
+        is not a density member).
         """
         z = self.projection.apply(x)
         if self._index is None:
@@ -141,8 +136,8 @@ class NodeModel:
             nearest_node = sims.argmax(axis=1)
             target = np.where(member, node, nearest_node)
             distance = (1.0 - sims[np.arange(len(z)), target]).clip(0.0, 2.0).astype(np.float32)
-            if self.reassign_noise > 0:
-                join = ~member & (distance <= self.reassign_noise)
+            if self.join_radius is not None:
+                join = ~member & (distance <= self.join_radius[nearest_node])
                 node[join] = nearest_node[join]
         return Assigned(node, distance, strength, member)
 
@@ -159,70 +154,121 @@ class Assigned:
 
 @dataclass(frozen=True)
 class FitInfo:
-    """How a fit went, for the log and MLflow."""
+    """How a fit went, for the log and MLflow.
+
+    Attributes:
+        sizing: the sizes used (``min_cluster_size`` is the chosen candidate's).
+        micro_clusters: micro-clusters of the final model (splits add finer ones).
+        single_cluster: no split of the domain was stable.
+        message: a warning for the log, or "".
+        selection: the chosen cluster selection.
+        sweep: one row per candidate of the granularity sweep.
+        stability_ari: the chosen candidate's ARI across seeds (None with one seed).
+        kept_whole: oversized nodes left whole, with their share and reason.
+    """
 
     sizing: Sizing
     micro_clusters: int
     single_cluster: bool
     message: str = ""
-
-
-def spherical_kmeans(z: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarray:
-    """FAISS spherical k-means on unit vectors → unit centroids (empty ones dropped)."""
-    kmeans = faiss.Kmeans(
-        z.shape[1],
-        k,
-        niter=iterations,
-        seed=seed,
-        spherical=True,
-        min_points_per_centroid=1,
-        max_points_per_centroid=len(z),  # train on the whole sample: it is already sampled
-    )
-    kmeans.train(z)
-    return normalise(kmeans.centroids)
+    selection: str = "eom"
+    sweep: tuple[dict, ...] = ()
+    stability_ari: float | None = None
+    kept_whole: tuple[KeptWhole, ...] = ()
 
 
 def fit_model(x: np.ndarray, s: ClusterSettings, n: int, seed: int) -> tuple[NodeModel, FitInfo]:
-    """Fit one domain's nodes on a sample ``x`` of its ``n`` patents' vectors."""
+    """Fit one domain's nodes on a sample ``x`` of its ``n`` patents' vectors.
+
+    PCA, then per seed (``seed``, ``seed + 1``, … ``cluster.stability_runs`` of them) the
+    spherical k-means micro-clusters, and per candidate grain the weighted HDBSCAN and the
+    split of oversized nodes (:mod:`techscreen.cluster.granularity`); the most
+    reproducible candidate under the first seed is the model.
+    """
     size = sizing(n, s)
     projection = fit_projection(x, s.reducer, s.dims)
     z = projection.apply(x)
-    micro = spherical_kmeans(z, min(size.k, len(z)), s.kmeans_iterations, seed)
-    sims = z @ micro.T
-    member = sims.argmax(axis=1)
-    counts = np.bincount(member, minlength=len(micro))
-    micro, counts = micro[counts > 0], counts[counts > 0]  # faiss may leave a centroid empty
-    sims = z @ micro.T
-    member = sims.argmax(axis=1)
-    spread = np.sqrt(np.clip(2.0 - 2.0 * sims[np.arange(len(z)), member], 0.0, None))
-    radii = np.sqrt(np.bincount(member, weights=spread**2) / counts)
-    weights = counts * (n / len(z))
-
-    points = micro
-    if s.reducer == "umap" and len(micro) > s.dims + 1:
-        points = _umap(micro, s.dims, seed)
-        radii = _rescaled(radii, micro, points)
-    density = weighted_hdbscan(
-        points, weights, size.min_cluster_size, size.min_samples, radii, s.selection
-    )
-    micro_node = _nodes_by_weight(density.labels, weights)
+    grid = candidates(n, s)
+    fits: dict[Candidate, list[NodeFit]] = {c: [] for c in grid}
+    for run in range(s.stability_runs):
+        micro = micro_clusters(z, size.k, s.kmeans_iterations, seed + run, n / len(z))
+        points = _density_points(micro, s, seed + run)
+        for candidate in grid:
+            fits[candidate].append(fit_candidate(z, micro, points, candidate, n, s, seed + run))
+    choice = choose(fits, n)
+    part = choice.fit.partition
+    micro_node = _nodes_by_weight(part.node, part.micro.weights)
+    weights = part.micro.weights
     nodes = [
-        micro[micro_node == i].T @ weights[micro_node == i] for i in range(micro_node.max() + 1)
+        part.micro.centroids[micro_node == i].T @ weights[micro_node == i]
+        for i in range(micro_node.max() + 1)
     ]
     model = NodeModel(
         projection=projection,
-        micro=micro,
+        micro=part.micro.centroids,
         micro_node=micro_node,
-        micro_strength=density.strengths.astype(np.float32),
-        nodes=normalise(np.array(nodes)) if nodes else np.zeros((0, micro.shape[1]), np.float32),
-        reassign_noise=s.reassign_noise,
+        micro_strength=part.strength.astype(np.float32),
+        nodes=normalise(np.array(nodes)) if nodes else np.zeros((0, z.shape[1]), np.float32),
     )
+    model.join_radius = join_radii(model, z, s)
+    renumbered = {int(a): int(b) for a, b in zip(part.node, micro_node, strict=True) if a >= 0}
+    kept = tuple(replace(k, node=renumbered[k.node]) for k in choice.fit.result.kept_whole)
+    chosen = choice.fit.candidate
+    size = replace(size, min_cluster_size=chosen.min_cluster_size, min_samples=chosen.min_samples)
     message = ""
     if n < size.min_cluster_size:
         message = f"{n} patents, fewer than min_cluster_size {size.min_cluster_size}: no node"
-    elif density.single_cluster:
+    elif choice.fit.single_cluster and not choice.fit.result.splits:
         message = "no split was stable: the domain is one node"
-    return model, FitInfo(size, len(micro), density.single_cluster, message)
+    info = FitInfo(
+        size,
+        len(part.micro.centroids),
+        choice.fit.single_cluster,
+        message,
+        chosen.selection,
+        tuple(choice.rows),
+        choice.stability_ari,
+        kept,
+    )
+    return model, info
+
+
+def join_radii(model: NodeModel, z: np.ndarray, s: ClusterSettings) -> np.ndarray | None:
+    """How far from a node noise may lie and still join it (None: noise stays noise).
+
+    ``cluster.reassign_noise`` > 0 is one cosine distance for every node. Otherwise, with
+    ``cluster.noise_join_quantile`` q > 0, each node's radius is the q-quantile of its own
+    sampled members' distances to its centroid: a noise patent joins the nearest node when
+    it lies no farther out than the node's own members mostly do. HDBSCAN calls a patent
+    noise when its micro-cluster is not dense enough, which on text embeddings is the
+    thinly-populated fringe of a technology far more often than an unrelated outlier.
+    """
+    if s.reassign_noise > 0:
+        return np.full(model.n_nodes, s.reassign_noise, dtype=np.float32)
+    if s.noise_join_quantile <= 0 or not model.n_nodes:
+        return None
+    member = model.micro_node[_nearest(model, z)]
+    radii = np.zeros(model.n_nodes, dtype=np.float32)
+    for c in range(model.n_nodes):
+        inside = z[member == c]
+        if len(inside):
+            radii[c] = np.quantile(1.0 - inside @ model.nodes[c], s.noise_join_quantile)
+    return radii
+
+
+def _nearest(model: NodeModel, z: np.ndarray) -> np.ndarray:
+    """Index of each vector's nearest micro-centroid."""
+    return (z @ model.micro.T).argmax(axis=1)
+
+
+def _density_points(
+    micro: MicroClusters, s: ClusterSettings, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """What HDBSCAN reads: the centroids and radii, or their UMAP embedding."""
+    if s.reducer == "umap" and len(micro.centroids) > s.dims + 1:
+        points = _umap(micro.centroids, s.dims, seed)
+        return points, _rescaled(micro.radii, micro.centroids, points)
+    return micro.centroids, micro.radii
 
 
 def _nodes_by_weight(labels: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -113,6 +113,7 @@ NODE_COLUMNS = (
     "keywords",
     "keywords_zh",
     "codes",
+    "split_note",
 )
 """The columns of ``nodes/`` the report uses."""
 

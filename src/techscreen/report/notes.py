@@ -22,6 +22,13 @@ UNSTABLE = 0.8
 """An item whose likeliest tier has less than this probability is called weight-sensitive."""
 FEW_ITEMS = 10
 """Fewer graded nodes than this make rank-normalised scores coarse."""
+STABILITY = (
+    (0.8, "the nodes are stable"),
+    (0.5, "the large nodes are stable, boundaries between near nodes move"),
+    (0.0, "node boundaries depend on the seed; read single nodes with care"),
+    (float("-inf"), "the partition is no better than chance"),
+)
+"""What a seed-stability ARI says, from the highest floor down."""
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -40,10 +47,10 @@ def domain_notes(
     Args:
         items: the domain's graded items (rows of ``grades/``).
         nodes: the domain's technology nodes (``node_id``, ``size``, ``countries``,
-            ``languages``).
+            ``languages``, ``split_note``: why a node over the size cap was kept whole).
         stats: numbers from the cluster and graph runs (``patents``, ``n_nodes``,
-            ``noise_fraction``, ``min_cluster_size``, ``citation_evidence``, ``languages``); any
-            may be absent.
+            ``noise_fraction``, ``min_cluster_size``, ``stability_ari``, ``citation_evidence``,
+            ``languages``); any may be absent.
         grading: the grading settings (``normalisation``).
         options: ``thin_patents``.
     """
@@ -75,6 +82,19 @@ def domain_notes(
             f"Only {_plural(n, 'technology node')}: indicators are ranked within the domain, "
             f"so each indicator score moves in steps of about {step:.1f} points."
         )
+    stable = stats.get("stability_ari")
+    if finite(stable):
+        verdict = next(text for floor, text in STABILITY if stable >= floor)
+        notes.append(
+            f"Stability: refitted under other k-means seeds, the nodes agree with ARI "
+            f"{stable:.2f} (1 = the same partition, 0 = chance): {verdict}."
+        )
+    if finite(patents) and patents and "split_note" in nodes:
+        for row in nodes[nodes["split_note"].notna()].itertuples():
+            notes.append(
+                f"{row.node_id} holds {row.size / patents:.0%} of the domain's patents, more "
+                f"than the node-size cap, and was kept whole: {row.split_note}."
+            )
     noise = stats.get("noise_fraction")
     if finite(noise) and noise >= 0.1:
         notes.append(

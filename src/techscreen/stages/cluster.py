@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from techscreen.cluster import metrics
-from techscreen.cluster.assign import assign_nodes
+from techscreen.cluster.assign import assign_nodes, node_id
 from techscreen.cluster.labels import ClassTitles
 from techscreen.cluster.model import FitInfo, NodeModel, fit_model, sizing
 from techscreen.cluster.nodes import node_patents, node_rows
@@ -97,18 +97,24 @@ def _fit_domain(
         "sample": len(x),
         "k": info.sizing.k,
         "min_cluster_size": info.sizing.min_cluster_size,
+        "leaf_selection": int(info.selection == "leaf"),
         "sample_noise_fraction": round(float((labels == NOISE_NODE).mean()), 4),
+        "largest_node_share": _largest_share(labels),
+        "kept_whole": len(info.kept_whole),
         "dbcv": metrics.dbcv(z[head], labels[head]),
         "silhouette": metrics.silhouette(z[head], labels[head], c.seed),
+        "stability_ari": info.stability_ari,
         **metrics.agreement_with_classes(labels, classes),
     }
-    if c.stability_runs > 1:
-        seeds = range(c.seed + 1, c.seed + c.stability_runs)
-        aris = [metrics.stability(labels, fit_model(x, c, n, i)[0].assign(x).node) for i in seeds]
-        scores["stability_ari"] = round(float(np.mean([a for a in aris if a is not None])), 4)
     if info.message:
         log.warning("cluster %s: %s", domain, info.message)
     return model, info, scores
+
+
+def _largest_share(labels: np.ndarray) -> float:
+    """The largest node's share of the sampled patents (noise included in the total)."""
+    members = labels[labels >= 0]
+    return round(float(np.bincount(members).max() / len(labels)), 4) if len(members) else 0.0
 
 
 def _by_space(scores: dict[str, dict[str, Any]], sizes: dict[str, int]) -> dict[str, Any]:
@@ -208,7 +214,7 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             c.seed,
             "publication_number",
         )
-        models, per_domain = {}, {}
+        models, per_domain, split_notes, sweeps = {}, {}, {}, []
         for domain in domains:
             fits = {}
             for space in plan.spaces:
@@ -219,6 +225,11 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
                 log.warning("cluster %s: no patents with vectors: no node", domain)
                 continue
             models[domain] = DomainModel({space: fit[0] for space, fit in fits.items()})
+            for space, (_, info, _) in fits.items():
+                offset = models[domain].offset(space)
+                sweeps += [{"domain": domain, "space": space, **row} for row in info.sweep]
+                for kept in info.kept_whole:
+                    split_notes[node_id(domain, offset + kept.node)] = kept.reason
             per_domain[domain] = _by_space(
                 {space: fit[2] for space, fit in fits.items()},
                 {space: with_vectors[domain, space] for space in fits},
@@ -247,6 +258,8 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             rows = node_rows(members, models, c.labels, titles, s.report.language)
         finally:
             members.unpersist()
+        for row in rows:
+            row["split_note"] = split_notes.get(row["node_id"])
         append_partition(
             ctx.spark.createDataFrame(rows, NODES), s, "nodes", "run_id", run.run_id, meta
         )
@@ -267,23 +280,29 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
                 },
             }
         )
-        _log_nodes(run, rows)
+        _log_json(run, "nodes.json", _brief(rows))
+        _log_json(run, "granularity.json", sweeps)
     embedders = list(plan.ids.values())
     return {"run_id": run.run_id, "embedder_ids": embedders, **summary, "domains": per_domain}
 
 
-def _log_nodes(run, rows: list[dict[str, Any]]) -> None:
-    """A readable list of the nodes (id, size, label, top codes) as a run artifact."""
-    brief = [
+def _brief(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A readable list of the nodes: id, size, label, top codes, why kept whole if so."""
+    return [
         {
             "node_id": r["node_id"],
             "size": r["size"],
             "label": r["label"],
             "codes": [f"{c['code']} {c['title'] or ''}".strip() for c in r["codes"][:3]],
+            **({"split_note": r["split_note"]} if r["split_note"] else {}),
         }
         for r in rows
     ]
+
+
+def _log_json(run, name: str, value: Any) -> None:
+    """``value`` as a JSON artifact ``name`` of the run."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "nodes.json"
-        path.write_text(json.dumps(brief, indent=1, ensure_ascii=False), encoding="utf-8")
+        path = Path(tmp) / name
+        path.write_text(json.dumps(value, indent=1, ensure_ascii=False), encoding="utf-8")
         run.artifact(path)

@@ -60,7 +60,7 @@ PAGE, CSV, PARQUET = "index.html", "grades.csv", "grades.parquet"
 AGREEMENT_ARTIFACT = "experts/experts_per_round.csv"
 TOP_CODES = 10
 _UPSTREAM = ("ingest", "embed", "cluster", "graph")
-_CLUSTER_STATS = ("patents", "n_nodes", "noise_fraction", "min_cluster_size")
+_CLUSTER_STATS = ("patents", "n_nodes", "noise_fraction", "min_cluster_size", "stability_ari")
 _KENDALL = re.compile(r"experts\.round(\d+)\.(.+)\.kendall_w")
 
 
