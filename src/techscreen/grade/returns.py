@@ -108,6 +108,11 @@ class _Entry:
         self.reasons.append(reason)
         self.details.append(detail)
 
+    def reject_first(self, reasons: list[tuple[str, str]]) -> None:
+        """Put the row's own ``(reason, detail)`` pairs before the cell's."""
+        self.reasons[:0] = [r for r, _ in reasons]
+        self.details[:0] = [d for _, d in reasons]
+
 
 @dataclass
 class _Workbook:
@@ -350,9 +355,7 @@ def _item_sheet(ws: Worksheet, items: dict[str, str], seen: set[str]) -> list[_E
             continue
         for dimension, cell in filled:
             entry = _score_entry(ws.title, cell, item, dimension, comment, domain)
-            for reason in reversed(reasons):
-                entry.reasons.insert(0, reason[0])
-                entry.details.insert(0, reason[1])
+            entry.reject_first(reasons)
             entries.append(entry)
     return entries
 
@@ -391,9 +394,7 @@ def _supplement(ws: Worksheet, seen: set[str], domains: set[str]) -> list[_Entry
             continue
         for dimension, cell in filled:
             entry = _score_entry(ws.title, cell, name, dimension, reason, domain)
-            for r in reversed(reasons):
-                entry.reasons.insert(0, r[0])
-                entry.details.insert(0, r[1])
+            entry.reject_first(reasons)
             entries.append(entry)
     return entries
 
