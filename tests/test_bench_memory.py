@@ -9,8 +9,9 @@ import psutil
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.modules.pop("report", None)  # tests/report, cached as a namespace package, shadows bench/
 
-from report import ROLES, PeakMemory, xmx_bytes
+from report import ROLES, PeakMemory, xmx_bytes  # noqa: E402
 
 # the root (our "Python driver") starts a fake JVM (python under the name java, with an
 # -Xmx), a fake PySpark worker (pyspark.worker on its command line) and a sleep, then waits

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.modules.pop("report", None)  # tests/report, cached as a namespace package, shadows bench/
 
-from validity import (
+from validity import (  # noqa: E402
     SETS,
     TABLE_HEADER,
     agreement,
