@@ -161,3 +161,17 @@ def test_a_skewed_node_without_density_valleys_is_still_cut_in_two():
     result = split_oversized(z, _one_node(z), len(z), RULE, 0)
     assert result.splits >= 1
     assert max(result.partition.node_weight(c) for c in set(result.partition.node)) < len(z)
+
+
+def test_a_domain_in_two_spaces_reports_its_largest_node_over_all_its_patents():
+    from techscreen.stages.cluster import _by_space
+
+    # English space: 300 patents, largest node 20% of them (60); Chinese: 100, largest 50 (50%).
+    en = {"n_nodes": 5, "micro_clusters": 40, "sample": 300, "kept_whole": 1}
+    zh = {"n_nodes": 2, "micro_clusters": 10, "sample": 100, "kept_whole": 0}
+    got = _by_space(
+        {"en": {**en, "largest_node_share": 0.2}, "zh": {**zh, "largest_node_share": 0.5}},
+        {"en": 300, "zh": 100},
+    )
+    assert got["largest_node_share"] == 0.15  # 60 of 400, not the size-weighted mean 0.275
+    assert got["kept_whole"] == 1 and got["n_nodes"] == 7

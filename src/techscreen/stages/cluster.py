@@ -120,13 +120,18 @@ def _largest_share(labels: np.ndarray) -> float:
 def _by_space(scores: dict[str, dict[str, Any]], sizes: dict[str, int]) -> dict[str, Any]:
     """One domain's scores: its only space's, or counts summed and scores size-weighted.
 
-    A domain clustered in several spaces keeps each space's scores under ``spaces``.
+    The largest-node share is the domain's largest node over all the domain's patents, not a
+    mean of the spaces' shares. A domain clustered in several spaces keeps each space's scores
+    under ``spaces``.
     """
     if len(scores) == 1:
         return next(iter(scores.values()))
-    out: dict[str, Any] = {
-        k: sum(d[k] for d in scores.values()) for k in ("n_nodes", "micro_clusters", "sample")
-    }
+    counts = ("n_nodes", "micro_clusters", "sample", "kept_whole")
+    out: dict[str, Any] = {k: sum(d[k] for d in scores.values()) for k in counts}
+    total = sum(sizes[space] for space in scores)
+    out["largest_node_share"] = round(
+        max(d["largest_node_share"] * sizes[space] for space, d in scores.items()) / total, 4
+    )
     for name in {k for d in scores.values() for k in d} - set(out):
         pairs = [
             (d[name], sizes[space])
