@@ -312,6 +312,33 @@ class LabelSettings(_Strict):
     cpc_titles: str = "data/reference/cpc_titles.tsv.gz"
 
 
+class ClusterUpdateSettings(_Strict):
+    """Update mode: a new batch of patents meets the previous clustering's fitted models.
+
+    Per domain the previous cluster run's models assign the new patents; the domain is
+    clustered afresh only when they no longer fit (see ``techscreen.cluster.update``).
+    """
+
+    enabled: bool = Field(
+        False,
+        description="assign new patents with the previous run's models (pipelines/update.yaml)",
+    )
+    previous_run: str = Field(
+        "", description="cluster run whose models are reused; empty = the chosen (else newest) one"
+    )
+    max_drift: float = Field(
+        0.1,
+        ge=-1.0,
+        le=1.0,
+        description="re-cluster a domain when its new patents' noise share exceeds the share "
+        "of noise among its earlier patents by more than this",
+    )
+    max_growth: float = Field(
+        0.5, ge=0.0, description="re-cluster a domain whose new patents exceed this share of it"
+    )
+    force_recluster: bool = Field(False, description="re-cluster every domain, whatever the drift")
+
+
 class ClusterSettings(_Strict):
     """The cluster stage: FAISS k-means micro-clusters, then HDBSCAN over their centroids."""
 
@@ -347,7 +374,7 @@ class ClusterSettings(_Strict):
         0.0, ge=0.0, le=2.0, description="one cosine distance within which noise joins a node"
     )
     noise_join_quantile: float = Field(
-        0.9,
+        0.95,
         ge=0.0,
         le=1.0,
         description="with reassign_noise 0: noise joins the nearest node within this quantile "
@@ -358,6 +385,7 @@ class ClusterSettings(_Strict):
         3, ge=1, description="k-means seeds per fit: the sweep's criterion is ARI across them"
     )
     labels: LabelSettings = LabelSettings()
+    update: ClusterUpdateSettings = ClusterUpdateSettings()
 
 
 class CentralitySettings(_Strict):
@@ -463,6 +491,25 @@ class ExpertSettings(_Strict):
     survey: ExpertSurveySettings = ExpertSurveySettings()
 
 
+class TierChangeSettings(_Strict):
+    """The tier-change log: this grading against the previous one (``tier_changes/``)."""
+
+    enabled: bool = Field(True, description="compare with the previous grade run, if any")
+    previous_run: str = Field(
+        "", description="grade run to compare with; empty = the chosen (else newest) one before"
+    )
+    min_score_change: float = Field(
+        0.01, ge=0.0, description="smaller moves of the final score (same tier) are not listed"
+    )
+    min_overlap: float = Field(
+        0.3,
+        gt=0.0,
+        le=1.0,
+        description="re-clustered domain: Jaccard of member patents that matches two nodes",
+    )
+    reasons: int = Field(3, ge=1, description="indicators named in each change's why")
+
+
 class GradeSettings(_Strict):
     """The grade stage: indicators per technology node, 0–10 scores, tiers, sensitivity."""
 
@@ -522,6 +569,7 @@ class GradeSettings(_Strict):
     )
     experts: ExpertSettings = ExpertSettings()
     sensitivity: SensitivitySettings = SensitivitySettings()
+    changes: TierChangeSettings = TierChangeSettings()
 
 
 class ReportSettings(_Strict):
