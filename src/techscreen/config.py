@@ -510,6 +510,46 @@ class TierChangeSettings(_Strict):
     reasons: int = Field(3, ge=1, description="indicators named in each change's why")
 
 
+class ControlListSettings(_Strict):
+    """Control-list mapping: graded items against official lists (grade/control_lists.py).
+
+    An item's best entry score decides its status: ``already controlled`` at or above
+    ``controlled``, ``adjacent`` at or above ``adjacent``, else ``not listed`` (the defaults'
+    grounds are in the README's *Control lists*).
+    """
+
+    files: list[str] = Field(
+        default_factory=lambda: [
+            "data/control_lists/cn_export_catalogue_2023.csv",
+            "data/control_lists/us_cet_2024.csv",
+        ],
+        description="list CSVs (columns in data/control_lists/SOURCE.md); empty = no mapping",
+    )
+    controlled: float = Field(
+        0.55, ge=0.0, le=1.0, description="best entry score of an 'already controlled' item"
+    )
+    adjacent: float = Field(
+        0.45,
+        ge=0.0,
+        le=1.0,
+        description="best entry score of an 'adjacent' item; below: 'not listed'",
+    )
+    top: int = Field(3, ge=1, description="closest entries kept per item and list")
+    semantic: bool = Field(
+        False,
+        description="also compare English texts by MiniLM cosine (the packaged model; the "
+        "score is the larger of it and the character n-gram similarity); slower",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ControlListSettings:
+        if self.adjacent > self.controlled:
+            raise ValueError(
+                f"adjacent ({self.adjacent}) must not exceed controlled ({self.controlled})"
+            )
+        return self
+
+
 class GradeSettings(_Strict):
     """The grade stage: indicators per technology node, 0–10 scores, tiers, sensitivity."""
 
@@ -569,6 +609,7 @@ class GradeSettings(_Strict):
     )
     experts: ExpertSettings = ExpertSettings()
     sensitivity: SensitivitySettings = SensitivitySettings()
+    control_lists: ControlListSettings = ControlListSettings()
     changes: TierChangeSettings = TierChangeSettings()
 
 

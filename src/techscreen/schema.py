@@ -248,6 +248,16 @@ CENTRALITY = T.StructType(
 # experts nominated that no node matched, graded on the expert scores alone.
 NODE_ITEM, EXPERT_ONLY_ITEM = "node", "expert_only"
 
+# A graded item's match on a control list (data/control_lists/).
+CONTROL_MATCH = T.StructType(
+    [
+        T.StructField("list", _STR),
+        T.StructField("entry_id", _STR),
+        T.StructField("entry", _STR),
+        T.StructField("score", T.DoubleType()),
+    ]
+)
+
 # One graded technology per row; run_id (of the grade run) partitions it.
 GRADES = T.StructType(
     [
@@ -282,5 +292,10 @@ GRADES = T.StructType(
         T.StructField("next_tier", _STR, True),
         T.StructField("next_tier_dimensions", _STRS, False),
         T.StructField("next_tier_change", T.DoubleType(), True),
+        # control lists (grade.control_lists): "already controlled" / "adjacent" / "not
+        # listed" by the best entry score; the closest entries of each list, best first
+        T.StructField("control_status", _STR, True),
+        T.StructField("control_score", T.DoubleType(), True),
+        T.StructField("control_matches", T.ArrayType(CONTROL_MATCH), False),
     ]
 )

@@ -23,7 +23,7 @@ import io
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from techscreen.config import DIMENSIONS
+from techscreen.grade.text_match import char_similarity, field_texts
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ OVERALL = "overall"
 SCORE_DIMENSIONS = (*DIMENSIONS, OVERALL)
 SCORE_RANGE = (0.0, 10.0)
 ENCODINGS = ("utf-8-sig", "gbk")
-NGRAMS = (2, 4)  # character n-grams: Chinese needs no tokenizer, English tolerates inflection
 
 # Plain decimal notation only: Python's float() would also take "nan", "inf" and "1_0".
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
@@ -412,12 +411,8 @@ def match_nominations(items: Sequence[str], nodes: pd.DataFrame, threshold: floa
     if names and len(nodes):
         node_rows = list(nodes.itertuples(index=False))
         texts = [_node_text(node, fields) for fields in _NODE_FIELDS for node in node_rows]
-        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAMS)
-        documents = vectorizer.fit_transform([_normal(text) for text in texts])
-        queries = vectorizer.transform([_normal(name) for name in names])
-        # rows are L2-normalised, so the dot product is the cosine; a node's similarity is
-        # that of its closer text (its terms, or its class titles)
-        per_text = (queries @ documents.T).toarray().reshape(len(names), len(_NODE_FIELDS), -1)
+        # a node's similarity is that of its closer text (its terms, or its class titles)
+        per_text = char_similarity(names, texts).reshape(len(names), len(_NODE_FIELDS), -1)
         similarity = per_text.max(axis=1)
         for name, row in zip(names, similarity, strict=True):
             j = int(np.argmax(row))  # the first maximum: the smallest node_id
@@ -436,11 +431,6 @@ def match_nominations(items: Sequence[str], nodes: pd.DataFrame, threshold: floa
     return pd.DataFrame(rows, columns=list(_MATCHES))
 
 
-def _normal(text: str) -> str:
-    """NFKC form: full-width Latin letters and digits become ASCII."""
-    return unicodedata.normalize("NFKC", text)
-
-
 # A node's two texts: what it is about (label and keyword terms), and its classes' titles
 # (a code without a title stands for itself). Each: (column, struct fields tried in order).
 _NODE_FIELDS = ((("keywords", ("term",)),), (("codes", ("title", "code")),))
@@ -450,13 +440,5 @@ def _node_text(node: Any, fields: tuple[tuple[str, tuple[str, ...]], ...]) -> st
     """The node's label and keyword terms, or its code titles, as one text."""
     parts = [node.label or ""] if fields[0][0] == "keywords" else []
     for column, names in fields:
-        values = getattr(node, column)
-        for value in [] if values is None or isinstance(values, float) else values:
-            parts.append(value if isinstance(value, str) else _first_set(value, names))
+        parts += field_texts(getattr(node, column), names)
     return " ".join(parts)
-
-
-def _first_set(value: Any, names: tuple[str, ...]) -> str:
-    """The first non-empty of ``names`` in a struct (a mapping, or a pyspark Row)."""
-    get = value.get if isinstance(value, Mapping) else lambda name: getattr(value, name, None)
-    return next((text for text in map(get, names) if text), "")

@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
-from techscreen.config import DIMENSIONS, GradeSettings
+from techscreen.config import DIMENSIONS, GradeSettings, Settings
 from techscreen.experiments import chosen_run
+from techscreen.grade import control_lists, scoring
 from techscreen.grade import expert as experts
-from techscreen.grade import scoring
 from techscreen.grade.anchors import REFERENCE_PREFIX
 from techscreen.grade.indicators import node_aggregates, node_indicators
 from techscreen.grade.registry import log_grader
@@ -135,6 +135,55 @@ def _graded(indicators: pd.DataFrame, expert_rows: pd.DataFrame, g: GradeSetting
     return graded
 
 
+def _control_lists(
+    graded: pd.DataFrame, nodes: pd.DataFrame, entries: pd.DataFrame, s: Settings
+) -> pd.DataFrame:
+    """``graded`` with each item's control-list status, best score and closest entries.
+
+    A node is described by its label, keyword terms (English and Chinese) and its
+    representative patents' titles; an expert-only item by its name. No list configured:
+    the columns stay empty.
+    """
+    c = s.grade.control_lists
+    if entries.empty:
+        return graded.assign(control_status=None, control_score=np.nan, control_matches=None)
+    node = nodes.set_index("node_id")
+    texts = []
+    for item, kind in zip(graded["item"], graded["kind"], strict=True):
+        if kind != NODE_ITEM:
+            texts.append({"label": item})
+            continue
+        found = node.loc[item]
+        texts.append(
+            {
+                "label": found["label"],
+                "keywords": found["keywords"],
+                "keywords_zh": found.get("keywords_zh"),
+                "titles": [p["title"] for p in found["representatives"] if p["title"]],
+            }
+        )
+    encoder = None
+    if c.semantic:
+        from techscreen.embed.registry import loaded, named_embedder
+
+        encoder = loaded(named_embedder(s.embed, "minilm"))
+    matched = control_lists.match_control_lists(
+        pd.DataFrame(texts),
+        entries,
+        controlled=c.controlled,
+        adjacent=c.adjacent,
+        top=c.top,
+        encoder=encoder,
+    )
+    log.info(
+        "control lists: %s over %d entries of %s",
+        matched["control_status"].value_counts().to_dict(),
+        len(entries),
+        ", ".join(entries["list"].unique()),
+    )
+    return pd.concat([graded.reset_index(drop=True), matched], axis=1)
+
+
 def _near(score: np.ndarray, g: GradeSettings) -> np.ndarray:
     margin = g.sensitivity.margin
     return (np.abs(score - g.tier1_above) <= margin) | (np.abs(score - g.tier3_below) <= margin)
@@ -148,18 +197,18 @@ def run_grade(ctx: Context) -> dict[str, Any]:
     with ctx.tracker.stage("grade", upstream=runs) as run:
         started = time.perf_counter()
         weights = scoring.dimension_weights(g)  # an inconsistent AHP matrix fails here, early
+        lists = control_lists.read_control_lists(g.control_lists.files)  # so does a bad list
         run.log(
             params={"grade": g.model_dump(), "dimension_weights_used": weights},
             tags={f"techscreen.{k}_run": v for k, v in runs.items()},
         )
         patents = read_table(ctx.spark, s, "patents")
         in_run = (F.col("run_id") == runs["cluster"]) & F.col("domain").isin(domains)
-        nodes = (
-            read_table(ctx.spark, s, "nodes")
-            .where(in_run)
-            .select("domain", "node_id", "size", "label", "keywords", "codes", "representatives")
-            .toPandas()
-        )
+        node_table = read_table(ctx.spark, s, "nodes")
+        # older runs' node tables lack keywords_zh (their keywords hold both languages)
+        zh = ["keywords_zh"] if "keywords_zh" in node_table.columns else []
+        columns = ["domain", "node_id", "size", "label", "keywords", *zh, "codes"]
+        nodes = node_table.where(in_run).select(*columns, "representatives").toPandas()
         if nodes.empty:
             raise WorkspaceError(f"cluster run {runs['cluster']} has no nodes in {domains}")
         assignments = read_table(ctx.spark, s, "assignments").where(in_run)
@@ -180,6 +229,7 @@ def run_grade(ctx: Context) -> dict[str, Any]:
             g, nodes[["node_id", "domain", "label", "keywords", "codes"]]
         )
         graded = _graded(indicators, expert_rows, g)
+        graded = _control_lists(graded, nodes, lists, s)
         rows = _rows(graded, nodes, runs)
         meta = {"run_id": run.run_id, "upstream": runs}
         indicator_frame = ctx.spark.createDataFrame(indicators.astype({"item": str}))
@@ -235,6 +285,9 @@ def _rows(graded: pd.DataFrame, nodes: pd.DataFrame, runs: dict[str, str]) -> li
                 r["next_tier"] if isinstance(r.get("next_tier"), str) else None,
                 list(r["next_tier_dimensions"]) if is_node else [],
                 _number(r.get("next_tier_change")),
+                r.get("control_status"),
+                _number(r.get("control_score")),
+                list(r.get("control_matches") or []),
             )
         )
     return out
@@ -255,6 +308,10 @@ def _summary(graded: pd.DataFrame, domains: list[str]) -> dict[str, Any]:
         "expert_only": int((graded.kind == EXPERT_ONLY_ITEM).sum()),
         "near_threshold": int(graded.near_threshold.sum()),
         "tiers": {t: int((graded.tier == t).sum()) for t in TIERS},
+        "control_lists": {
+            status: int((graded["control_status"] == status).sum())
+            for status in control_lists.STATUSES
+        },
         "domains": {d: {t: int(counts.get((d, t), 0)) for t in TIERS} for d in domains},
     }
 
@@ -265,6 +322,10 @@ def _metrics(summary: dict[str, Any], consultation: dict[str, Any]) -> dict[str,
         "expert_only": summary["expert_only"],
         "near_threshold": summary["near_threshold"],
         **{f"tier{i + 1}": summary["tiers"][t] for i, t in enumerate(TIERS)},
+        **{
+            f"control_lists.{status.replace(' ', '_')}": count
+            for status, count in summary["control_lists"].items()
+        },
     }
     for domain, tiers in summary["domains"].items():
         for i, t in enumerate(TIERS):
