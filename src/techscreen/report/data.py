@@ -197,6 +197,20 @@ def _relabel(frame: pd.DataFrame, key: str, labels: Mapping[str, str]) -> pd.Dat
     return frame.assign(label=frame[key].map(labels).fillna(frame["label"]))
 
 
+def matches_text(matches: Any) -> str:
+    """An item's matches as one line: ``list entry_id entry (score); …`` (exports, tables)."""
+    parts = []
+    for m in as_list(matches):
+        name, entry_id, entry = (match_field(m, k) for k in ("list", "entry_id", "entry"))
+        parts.append(f"{name} {entry_id} {entry} ({match_field(m, 'score'):.2f})")
+    return "; ".join(parts)
+
+
+def match_field(match: Any, name: str) -> Any:
+    """A field of a control-list match (a dict, or a pyspark Row)."""
+    return match.get(name) if isinstance(match, dict) else getattr(match, name)
+
+
 def finite(value: Any) -> bool:
     """Whether ``value`` is a real, finite number."""
     return isinstance(value, int | float | np.integer | np.floating) and math.isfinite(value)
@@ -216,8 +230,8 @@ def grading_settings(params: Mapping[str, str], defaults: Mapping[str, Any]) -> 
 
     Returns:
         ``tier1_above``, ``tier3_below``, ``alpha``, ``normalisation``, ``experts_file``,
-        ``dimension_weights`` (dimension → weight actually used) and ``indicator_weights``
-        (dimension → indicator → weight).
+        ``dimension_weights`` (dimension → weight actually used), ``indicator_weights``
+        (dimension → indicator → weight) and ``control_lists`` (its two thresholds).
     """
 
     def number(key: str, fallback: Any) -> float:
@@ -247,6 +261,10 @@ def grading_settings(params: Mapping[str, str], defaults: Mapping[str, Any]) -> 
         "experts_file": params.get("grade.experts.scores", defaults["experts_file"]),
         "dimension_weights": dims,
         "indicator_weights": ordered,
+        "control_lists": {
+            k: number(f"grade.control_lists.{k}", defaults.get(f"control_{k}", float("nan")))
+            for k in ("controlled", "adjacent")
+        },
     }
 
 
@@ -255,7 +273,8 @@ def export_frame(grades: pd.DataFrame, grade_run: str) -> pd.DataFrame:
 
     Columns: ``grade_run``, the item's identity and scores, ``score.<indicator>`` (0–10),
     ``indicator.<indicator>`` (raw value, and the domain references ``ref_<indicator>``),
-    ``next_tier*`` (the smallest move to another tier), ``neutral`` and ``top_patents``
+    ``next_tier*`` (the smallest move to another tier), ``control_*`` (control lists; the
+    matches as ``list entry_id entry (score); …``), ``neutral`` and ``top_patents``
     (lists) and ``lineage.<stage>`` (run ids). Rows are sorted by domain, then final score,
     highest first.
     """
@@ -277,6 +296,9 @@ def export_frame(grades: pd.DataFrame, grade_run: str) -> pd.DataFrame:
         "next_tier",
         "next_tier_dimensions",
         "next_tier_change",
+        "control_status",
+        "control_score",
+        "control_matches",
         "patent_score",
         "expert_score",
         "experts",
@@ -293,6 +315,7 @@ def export_frame(grades: pd.DataFrame, grade_run: str) -> pd.DataFrame:
     for column in ("neutral", "top_patents"):
         out[column] = grades[column].map(as_list)
     out["next_tier_dimensions"] = out["next_tier_dimensions"].map(as_list)  # older runs: none
+    out["control_matches"] = out["control_matches"].map(matches_text)  # older runs: none
     lineage = list(grades["lineage"].map(as_dict))
     for stage in LINEAGE_STAGES[:-1]:
         out[f"lineage.{stage}"] = [m.get(stage, "") for m in lineage]

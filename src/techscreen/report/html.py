@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from techscreen.config import DIMENSIONS
 from techscreen.grade.scoring import TIERS
 from techscreen.report import figures, languages
+from techscreen.report.control_lists import control_list_section
 from techscreen.report.data import (
     LINEAGE_STAGES,
     NO_DOMAIN,
@@ -467,6 +468,7 @@ def render(inputs: ReportInputs, generated: datetime | None = None) -> str:
         "percentile of its score over those draws; ≈: near a tier threshold. "
         f"Dimensions: {', '.join(DIMENSIONS)} (see each domain's breakdown).</p>",
         tier_table(grades, inputs.domains, inputs.options.language),
+        control_list_section(grades, inputs.domains, grading.get("control_lists", {})),
         "<h2 id='experts'>Expert agreement</h2>",
         _experts(inputs, fig),
         *(_domain_section(inputs, d, items, fig) for d, items in groups),

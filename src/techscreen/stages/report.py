@@ -226,6 +226,8 @@ def _inputs(ctx: Context, grade_run: str) -> tuple[ReportInputs, pd.DataFrame]:
         "experts_file": g.experts.scores,
         "dimension_weights": g.dimension_weights,
         "indicator_weights": g.indicator_weights,
+        "control_controlled": g.control_lists.controlled,
+        "control_adjacent": g.control_lists.adjacent,
     }
     options = _options(ctx)
     top_codes = _top_codes(centrality)
