@@ -26,13 +26,15 @@ def test_bad_input_set_is_quarantined_with_reasons_and_reconciled(spark, capsys,
     # Latin-1 bytes, empty text, invalid IPC; see uspto_xml/SOURCE.md) and
     # waste_heat_bad.jsonl (1 real record, an identical and a conflicting duplicate, broken
     # JSON, Latin-1 bytes, no text, invalid IPC, bad date, 1 MiB abstract, no number).
-    code, summary, err = run_cli(capsys, "ingest", str(FIXTURES / "bad"), *ws)
+    # Both files are mostly bad by design: the share that fails an ingest is lifted here.
+    share = ["--set", "ingest.max_quarantine_share=1"]
+    code, summary, err = run_cli(capsys, "ingest", str(FIXTURES / "bad"), *ws, *share)
     assert code == 0, err
     assert summary["read_by_format"] == {
         "uspto-grant-xml": 7,
         "mapped:waste_heat_abstracts_jsonl": 10,
     }
-    assert summary["kept"] == 2
+    assert summary["kept"] == 3
     assert summary["merged"] == 2
     assert summary["conflicting_duplicates"] == 1
     assert summary["quarantined_by_reason"] == {
@@ -40,7 +42,7 @@ def test_bad_input_set_is_quarantined_with_reasons_and_reconciled(spark, capsys,
         "broken_json": 1,
         "broken_xml": 1,
         "forbidden_xml_construct": 2,
-        "malformed_class_code": 2,
+        "malformed_class_code": 1,  # invalid IPC alone; beside a valid one it is dropped
         "no_publication_number": 1,
         "no_usable_text": 2,
         "oversize_text": 1,
@@ -50,8 +52,12 @@ def test_bad_input_set_is_quarantined_with_reasons_and_reconciled(spark, capsys,
     patents = spark.read.parquet(str(tmp_path / "ws" / "patents"))
     assert sorted(r.publication_number for r in patents.collect()) == [
         "CN-100404991-C",
+        "CN-101508251-A",
         "US-7473832-B2",
     ]
+    dropped = patents.where("publication_number = 'CN-101508251-A'").first()
+    assert dropped.ipc_codes == ["F23G 5/46"] and dropped.warnings == ["dropped_code:F2X 5/46"]
+    assert dropped.source_number == "CN101508251A"
     patent = patents.where("jurisdiction = 'CN'").first()
     assert patent.publication_number == "CN-100404991-C"
     assert patent.jurisdiction == "CN" and patent.language == "zh"

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from techscreen.config import ConfigError, load_settings
+from techscreen.config import ConfigError, check_writable, load_settings
+from techscreen.embed.models import model_folders
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,17 +84,53 @@ def test_mapping_with_unknown_canonical_field_is_rejected(tmp_path):
         load_settings(conf)
 
 
+def _writes(settings, *kinds: str) -> None:
+    """What a run that builds embedders ``kinds`` checks before it starts."""
+    check_writable(settings, model_folders(settings.embed, kinds))
+
+
 def test_a_model_path_outside_the_workspace_and_writable_folders_is_refused(tmp_path):
     conf = ROOT / "conf"
-    with pytest.raises(ConfigError, match=r"--set embed.static.path: .*paths.writable"):
-        load_settings(conf, None, ["embed.static.path=/etc/techscreen-model"])
-    with pytest.raises(ConfigError, match=r"embed\.int8\.path"):  # `..` cannot climb out either
-        load_settings(conf, None, ["embed.int8.path=models/../../elsewhere"])
+    outside = load_settings(conf, None, ["embed.static.path=/etc/techscreen-model"])
+    with pytest.raises(ConfigError, match=r"^embed.static.path: /etc/techscreen-model is outside"):
+        _writes(outside, "static")
+    _writes(outside, "minilm-int8")  # a run that does not build the static model may run
+    climbing = load_settings(conf, None, ["embed.int8.path=models/../../elsewhere"])
+    with pytest.raises(ConfigError, match=r"embed\.int8\.path"):  # `..` cannot climb out
+        _writes(climbing, "minilm-int8")
     inside = load_settings(
         conf, None, [f"paths.workspace={tmp_path}", f"embed.int8.path={tmp_path}/m"]
     )
-    assert inside.embed.int8.path == f"{tmp_path}/m"
-    allowed = load_settings(
-        conf, None, ["embed.static.path=/srv/models/s", "paths.writable=[models, /srv/models]"]
+    _writes(inside, "minilm-int8")
+
+
+def test_plus_equals_extends_a_list_setting_where_equals_replaces_it(tmp_path):
+    conf = ROOT / "conf"
+    replaced = load_settings(conf, None, ["paths.writable=[/srv/models]"])
+    assert replaced.paths.writable == ["/srv/models"]
+    # the trap of issue 19: models/ is no longer allowed; the error says how to extend
+    with pytest.raises(ConfigError, match=r"embed.int8.path: .*--set paths.writable\+=\["):
+        _writes(replaced, "minilm-int8")
+    extended = load_settings(
+        conf, None, ["paths.writable+=[/srv/models]", "embed.static.path=/srv/models/s"]
     )
-    assert allowed.embed.static.path == "/srv/models/s"
+    assert extended.paths.writable == ["models", "/srv/models"]
+    _writes(extended, "static", "minilm-int8", "lexical-zh")
+    # one bare item; a key no layer sets extends its default
+    bare = _conf(tmp_path, {"base/a.yaml": "{}\n"})
+    assert load_settings(bare, None, ["paths.writable+=/x"]).paths.writable == ["models", "/x"]
+    with pytest.raises(ConfigError, match=r"spark\.master is not a list"):
+        load_settings(conf, None, ["spark.master+=[x]"])
+
+
+def test_a_command_checks_only_the_model_folders_it_writes(tmp_path, capsys):
+    from techscreen.cli import main
+
+    ws = ["--conf-dir", str(ROOT / "conf"), "--set", f"paths.workspace={tmp_path / 'ws'}"]
+    elsewhere = ["--set", f"paths.writable=[{tmp_path / 'elsewhere'}]"]
+    assert main(["models", "build-static", *ws, *elsewhere]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("techscreen: error: embed.static.path: ")
+    assert "--set paths.writable+=[" in err[0]
+    # config show writes nothing, so nothing is checked
+    assert main(["config", "show", *ws, *elsewhere]) == 0

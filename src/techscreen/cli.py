@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("grade", help="indicators, scores, expert fusion, tiers into grades/"))
     _common(sub.add_parser("report", help="HTML report and CSV/Parquet exports into report/"))
 
+    export = sub.add_parser(
+        "export", help="a workspace table as one CSV or Parquet file, with the source's numbers"
+    )
+    export.add_argument("table", help="e.g. patents, patent_domains, assignments, grades")
+    export.add_argument("--out", help="file (default: WORKSPACE/exports/TABLE.csv|.parquet)")
+    export.add_argument(
+        "--format", choices=["csv", "parquet"], help="default: --out's suffix, else csv"
+    )
+    _common(export)
+
     models = sub.add_parser("models", help="build local model artifacts (offline)")
     models_sub = models.add_subparsers(dest="action", required=True)
     for action, what in (
@@ -134,6 +144,21 @@ def _settings(args: argparse.Namespace, extra: Sequence[str] = ()):
     return load_settings(args.conf_dir, args.conf_env, [*args.set, *extra])
 
 
+def _check_outputs(settings, stages: Sequence[str] = (), models: Sequence[str] = ()) -> None:
+    """Refuse, before any work, a model folder the run would build outside the allowed ones.
+
+    Only what this run writes is checked: the folders of ``models`` and, when the embed
+    stage is among ``stages``, of the embedders it routes records to.
+    """
+    from techscreen.config import check_writable
+    from techscreen.embed.models import model_folders
+    from techscreen.embed.routing import RoutePlan
+
+    if "embed" in stages:
+        models = [*models, *RoutePlan.from_settings(settings.embed).embedders]
+    check_writable(settings, model_folders(settings.embed, models))
+
+
 @contextlib.contextmanager
 def _context(settings):
     """The stage context, holding the workspace's write lock, after recovering from a crash."""
@@ -185,6 +210,7 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
 
         settings = _settings(args)
         kind = args.action.removeprefix("build-").replace("int8", "minilm-int8")
+        _check_outputs(settings, models=[kind])
         target = artifact_path(kind, settings.embed)
         if target.exists() and not args.force:
             return {"command": f"models {args.action}", "path": str(target), "built": False}
@@ -264,6 +290,7 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
 
         spec = load_spec(args.pipeline)
         settings = _settings(args, spec.set)
+        _check_outputs(settings, spec.stages)
         with _context(settings) as ctx:
             tags = {"techscreen.pipeline": spec.name, **_run_tags(ctx)}
             with ctx.tracker.parent(f"pipeline:{spec.name}", tags) as run:
@@ -286,10 +313,20 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
             "workspace": str(Path(settings.paths.workspace).resolve()),
         }
 
+    if args.command == "export":
+        from techscreen.io.exports import export_table
+        from techscreen.spark import build_session
+
+        settings = _settings(args)
+        spark = build_session(settings.spark)
+        out = Path(args.out) if args.out else None
+        return {"command": "export", **export_table(spark, settings, args.table, out, args.format)}
+
     from techscreen.stages import stage
 
     extra = [f"ingest.format={args.format}"] if getattr(args, "format", None) else []
     settings = _settings(args, extra)
+    _check_outputs(settings, [args.command])
     options = {"inputs": args.inputs} if args.command == "ingest" else {}
     with _context(settings) as ctx:
         tags = {"techscreen.command": args.command, **_run_tags(ctx)}
@@ -306,7 +343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("py4j", "mlflow", "alembic", "urllib3"):
+    # faiss.loader says at INFO, with a ModuleNotFoundError, that the AVX512/AVX2 builds it
+    # tries first are not installed (faiss-cpu wheels ship the generic one): no fault.
+    for noisy in ("py4j", "mlflow", "alembic", "urllib3", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         summary = _execute(args)

@@ -97,6 +97,37 @@ class MappedSource(_Strict):
     )
     constants: dict[str, str] = Field(default_factory=dict)
     country_from_number: bool = False
+    list_literals: list[str] = Field(
+        default_factory=list,
+        description="canonical fields whose cells hold a list written as text, JSON "
+        "[\"A\", \"B\"] or Python ['A', 'B'] (Google Patents exports); a cell that is no "
+        "list literal is quarantined as malformed_list",
+    )
+    where: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="keep only records whose source column (or JSON path) holds one of the "
+        "values, compared as text ignoring case (true matches True); the others are counted as "
+        "filtered, by rule",
+    )
+    skip_lines: int = Field(
+        0, ge=0, description="csv/tsv: lines before the header (Google Patents: its search URL)"
+    )
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _where_values(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        return {
+            str(column): [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
+            for column, wanted in value.items()
+        }
+
+    @field_validator("list_literals")
+    @classmethod
+    def _known_list_fields(cls, value: list[str]) -> list[str]:
+        cls._known_fields(dict.fromkeys(value))
+        return value
 
     @field_validator("columns", "separators", "prefixes")
     @classmethod
@@ -131,6 +162,8 @@ class MappedSource(_Strict):
             raise ValueError("records (the path of the record array) is required for json only")
         if self.sheet is not None and self.file_type != "xlsx":
             raise ValueError("sheet applies to xlsx only")
+        if self.skip_lines and self.file_type not in ("csv", "tsv"):
+            raise ValueError("skip_lines applies to csv/tsv only")
         return self
 
 
@@ -139,7 +172,19 @@ class IngestSettings(_Strict):
 
     format: str = "auto"
     max_text_chars: int = Field(20_000, ge=100)
-    malformed_code_policy: Literal["quarantine", "drop"] = "quarantine"
+    malformed_code_policy: Literal["quarantine", "drop"] = Field(
+        "drop",
+        description="drop: a malformed class code is dropped and named in the record's "
+        "warnings, if the record keeps a valid code (else it is quarantined); quarantine: one "
+        "malformed code quarantines the record",
+    )
+    max_quarantine_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="the ingest fails (after writing its tables) when a file has more than "
+        "this share of its records quarantined; 1 = never. Keeping no record always fails",
+    )
     excerpt_chars: int = Field(300, ge=0)
     mapped: dict[str, MappedSource] = Field(default_factory=dict)
 
@@ -647,29 +692,27 @@ class Settings(_Strict):
     grade: GradeSettings = GradeSettings()
     report: ReportSettings = ReportSettings()
 
-    @model_validator(mode="after")
-    def _outputs_stay_inside(self) -> Settings:
-        """Every output path is inside the workspace or a ``paths.writable`` folder.
 
-        The output paths are the model folders that ``techscreen models build-*`` (or a
-        first use) creates and replaces: every ``embed.<model>.path``.
-        """
-        allowed = [workspace(self), *(_resolved(p) for p in self.paths.writable)]
-        outputs = {
-            f"embed.{name}.path": getattr(self.embed, name).path
-            for name in type(self.embed).model_fields
-            if isinstance(getattr(self.embed, name), BaseModel)
-            and isinstance(getattr(getattr(self.embed, name), "path", None), str)
-        }
-        for key, value in outputs.items():
-            path = _resolved(value)
-            if not any(path == root or path.is_relative_to(root) for root in allowed):
-                raise ValueError(
-                    f"{key}: {path} is outside the workspace and paths.writable "
-                    f"({', '.join(map(str, allowed))}); add its folder to paths.writable to "
-                    "let techscreen write there"
-                )
-        return self
+def check_writable(settings: Settings, outputs: Mapping[str, str | Path]) -> None:
+    """Refuse output paths outside the workspace and the ``paths.writable`` folders.
+
+    The caller names what a run will write (``setting key → path``): the model folders of the
+    embedders its embed stage uses, or the one a ``models build-*`` makes. Paths are compared
+    after resolving ``..`` and links.
+
+    Raises:
+        ConfigError: naming the key, the path, the allowed folders and how to add one.
+    """
+    allowed = [workspace(settings), *(_resolved(p) for p in settings.paths.writable)]
+    for key, value in outputs.items():
+        path = _resolved(str(value))
+        if not any(path == root or path.is_relative_to(root) for root in allowed):
+            raise ConfigError(
+                f"{key}: {path} is outside the workspace and paths.writable "
+                f"({', '.join(map(str, allowed))}), and this run would write it; allow its "
+                f"folder with --set paths.writable+=[{path.parent}] (paths.writable=[…] "
+                f"replaces the list) or set {key} inside an allowed folder"
+            )
 
 
 def _resolved(path: str) -> Path:
@@ -707,11 +750,14 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _parse_override(item: str) -> tuple[str, Any]:
+def _parse_override(item: str) -> tuple[str, Any, bool]:
+    """``key=value`` → (key, value, False); ``key+=value`` → (key, value, True): extend a list."""
     key, sep, raw = item.partition("=")
+    extend = key.endswith("+")
+    key = key.removesuffix("+")
     if not sep or not key.strip():
-        raise ConfigError(f"--set {item!r}: expected key.path=value")
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+        raise ConfigError(f"--set {item!r}: expected key.path=value or key.path+=[items]")
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else "", extend
 
 
 def _set_value(tree: dict, dotted: str, value: Any, origin: dict[str, str], source: str) -> None:
@@ -735,6 +781,34 @@ def _set_value(tree: dict, dotted: str, value: Any, origin: dict[str, str], sour
         _mark(value, origin, source, dotted + ".")
 
 
+def _extended(tree: dict, dotted: str, items: Any) -> list[Any]:
+    """The list at ``dotted`` (from the layers, else the default) with ``items`` appended.
+
+    ``--set paths.writable+=[/data/models]`` keeps ``models`` where ``paths.writable=[…]``
+    would replace it.
+    """
+    current: Any = tree
+    for part in dotted.split("."):
+        current = current.get(part) if isinstance(current, dict) else None
+    if current is None:
+        current = _default_of(dotted)
+    if not isinstance(current, list):
+        raise ConfigError(f"--set {dotted}+=…: {dotted} is not a list setting")
+    return [*current, *(items if isinstance(items, list) else [items])]
+
+
+def _default_of(dotted: str) -> Any:
+    node: Any = Settings()
+    for part in dotted.split("."):
+        if isinstance(node, BaseModel):
+            node = getattr(node, part, None)
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return None
+    return node
+
+
 def load_settings(
     conf_dir: str | Path = "conf",
     env: str | None = None,
@@ -745,7 +819,8 @@ def load_settings(
     Args:
         conf_dir: the folder holding ``base/``, the environment folders and ``local/``.
         env: an environment folder layered over ``base`` (e.g. ``"cluster"``).
-        overrides: ``key.path=value`` strings (values are YAML), applied last.
+        overrides: ``key.path=value`` strings (values are YAML), applied last;
+            ``key.path+=[a, b]`` appends to a list setting instead of replacing it.
 
     Raises:
         ConfigError: naming the file (or ``--set``) and key of the first invalid setting.
@@ -762,7 +837,9 @@ def load_settings(
         for path in sorted((conf / layer).glob("*.yaml")):
             _deep_merge(tree, _read_yaml(path), origin, str(path))
     for item in overrides:
-        key, value = _parse_override(item)
+        key, value, extend = _parse_override(item)
+        if extend:
+            value = _extended(tree, key, value)
         _set_value(tree, key, value, origin, f"--set {key}")
     try:
         return Settings.model_validate(tree)

@@ -84,6 +84,9 @@ RECORD = T.StructType(
         T.StructField("source_format", _STR, False),
         T.StructField("source_file", _STR, False),
         T.StructField("record_location", _STR, False),
+        # the publication number as the source wrote it (CN117151122A for CN-117151122-A),
+        # so that a user's own lists join; not content (the hash leaves it out)
+        T.StructField("source_number", _STR, True),
         T.StructField("warnings", _STRS, False),
         T.StructField("content_hash", _STR, False),
     ]

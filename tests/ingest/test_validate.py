@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from techscreen.config import MappedSource
+from techscreen.config import IngestSettings, MappedSource
 from techscreen.ingest.parse import validate_unit
 from techscreen.ingest.validate import Rules, validate
 from techscreen.io.mapped import MappedReader
@@ -66,6 +66,28 @@ def test_drop_policy_keeps_record_and_notes_the_code():
     assert row["warnings"] == ["dropped_code:Y60PP"]
 
 
+def test_the_default_drops_a_bad_code_only_where_a_valid_one_is_left():
+    drop = Rules(2000, IngestSettings().malformed_code_policy)
+    # issue 19: 'G02B/' among good CPC codes lost the whole patent
+    one_bad = {**GOOD, "ipc_codes": [], "cpc_codes": ["G02B/", "G02B 27/0172"]}
+    row = validate(one_bad, drop)
+    assert row["cpc_codes"] == ["G02B 27/0172"] and row["warnings"] == ["dropped_code:G02B/"]
+    # a valid code of another scheme is enough; a record with none left is quarantined
+    assert validate({**GOOD, "ipc_codes": ["Y60PP"]}, drop)["ipc_codes"] == []
+    with pytest.raises(RecordError, match="malformed class code 'G02B/'") as err:
+        validate({**GOOD, "ipc_codes": ["G02B/"], "cpc_codes": []}, drop)
+    assert err.value.reason == Reason.MALFORMED_CODE
+    with pytest.raises(RecordError):
+        validate(one_bad, RULES)  # quarantine: any malformed code
+    assert validate({**GOOD, "ipc_codes": [], "cpc_codes": []}, drop)["warnings"] == []
+
+
+def test_the_source_number_is_kept_as_written():
+    row = validate({**GOOD, "publication_number": " CN117151122A ", "jurisdiction": None}, RULES)
+    assert row["publication_number"] == "CN-117151122-A"
+    assert row["source_number"] == "CN117151122A"
+
+
 def test_title_only_record_is_kept_with_warning():
     row = validate({**GOOD, "abstract": None}, RULES)
     assert row["abstract"] is None and row["warnings"] == ["no_abstract"]
@@ -81,6 +103,20 @@ def test_validate_unit_quarantines_undecodable_and_broken_payloads():
     assert broken["reason"] == "broken_json" and broken["excerpt"] == '{"id": "US1", "title": '
     empty = validate_unit(reader, RULES, "   ", 50)
     assert empty["reason"] == "no_usable_text"
+
+
+def test_a_record_the_row_filter_leaves_out_is_neither_kept_nor_quarantined():
+    mapping = MappedSource(
+        match=["*"],
+        file_type="jsonl",
+        columns={"publication_number": "id", "title": "t"},
+        where={"valid": True},
+    )
+    reader = MappedReader("x", mapping)
+    out = validate_unit(reader, RULES, '{"id": "US1234567B2", "t": "A title", "valid": "no"}', 50)
+    assert out == {"reason": "filtered", "detail": "mapped:x where valid in [True]"}
+    kept = validate_unit(reader, RULES, '{"id": "US1234567B2", "t": "A title", "valid": "TRUE"}', 9)
+    assert kept["publication_number"] == "US-1234567-B2" and "reason" not in kept
 
 
 def test_validate_unit_turns_a_parser_crash_into_a_quarantine_row():

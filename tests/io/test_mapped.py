@@ -3,9 +3,9 @@ import json
 import pytest
 
 from conftest import ROOT
-from techscreen.config import load_settings
+from techscreen.config import MappedSource, load_settings
 from techscreen.io.mapped import MappedReader, resolve
-from techscreen.io.records import RecordError
+from techscreen.io.records import Reason, RecordError, RecordFiltered
 
 MAPPED = load_settings(ROOT / "conf").ingest.mapped
 
@@ -73,3 +73,49 @@ def test_broken_json_is_a_record_error():
         reader.parse("[1, 2")
     with pytest.raises(RecordError):
         reader.parse("[1, 2]")
+
+
+def test_list_literals_parse_python_and_json_lists_and_never_run_code():
+    reader = MappedReader(
+        "g",
+        MappedSource(
+            match=["*"],
+            file_type="csv",
+            columns={"publication_number": "id", "cpc_codes": "cpc", "applicants": "who"},
+            list_literals=["cpc_codes", "applicants"],
+        ),
+    )
+
+    def parsed(cpc: str, who: str = "[]") -> dict:
+        return reader.parse(json.dumps({"id": "US-1-B2", "cpc": cpc, "who": who}))
+
+    assert parsed("['G06F3/013', 'G02B27/01']")["cpc_codes"] == ["G06F3/013", "G02B27/01"]
+    assert parsed('["H01M4/525"]', '["A, Inc.", ""]')["applicants"] == ["A, Inc."]
+    assert parsed("[]")["cpc_codes"] == [] and parsed(" ")["cpc_codes"] == []
+    for cell in ("['G06F3/013'", "G06F3/013", "{'a': 1}", "[['nested']]", "__import__('os')"):
+        with pytest.raises(RecordError, match=r"cpc_codes: not a list literal") as err:
+            parsed(cell)
+        assert err.value.reason == Reason.MALFORMED_LIST
+
+
+def test_where_compares_text_ignoring_case_and_lists_allow_any_value():
+    mapping = MappedSource(
+        match=["*"],
+        file_type="jsonl",
+        columns={"publication_number": "id"},
+        where={"valid": True, "meta.grade": ["A", 1]},
+    )
+    reader = MappedReader("r", mapping)
+    assert mapping.where == {"valid": ["True"], "meta.grade": ["A", "1"]}
+    keep = {"id": "US1", "valid": "true ", "meta": {"grade": 1}}
+    assert reader.parse(json.dumps(keep))["publication_number"] == "US1"
+    for change in ({"valid": "False"}, {"meta": {"grade": "b"}}, {"valid": None}):
+        with pytest.raises(RecordFiltered, match=r"mapped:r where "):
+            reader.parse(json.dumps({**keep, **change}))
+
+
+def test_mapping_options_apply_to_their_file_types():
+    with pytest.raises(ValueError, match="skip_lines applies to csv/tsv only"):
+        MappedSource(match=["x"], file_type="jsonl", columns={}, skip_lines=1)
+    with pytest.raises(ValueError, match="unknown canonical fields"):
+        MappedSource(match=["x"], file_type="csv", columns={}, list_literals=["cpc"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +83,24 @@ def lexical_options(settings: EmbedSettings) -> dict[str, Any]:
     }
 
 
+# The settings section (embed.<section>.path) of each embedder that :func:`build` builds.
+_SECTIONS = {"static": "static", "minilm-int8": "int8", "lexical-zh": "lexical"}
+
+
 def artifact_path(kind: str, settings: EmbedSettings) -> Path | None:
     """The folder :func:`build` writes for embedder ``kind``; None if it builds nothing."""
-    folder = {
-        "static": settings.static.path,
-        "minilm-int8": settings.int8.path,
-        "lexical-zh": settings.lexical.path,
-    }.get(kind)
+    section = _SECTIONS.get(kind)
+    folder = getattr(settings, section).path if section else ""
     return Path(folder) if folder else None
+
+
+def model_folders(settings: EmbedSettings, kinds: Iterable[str]) -> dict[str, Path]:
+    """The folders building embedders ``kinds`` would write, by setting key."""
+    return {
+        f"embed.{_SECTIONS[kind]}.path": folder
+        for kind in kinds
+        if (folder := artifact_path(kind, settings)) is not None
+    }
 
 
 def ensure_built(settings: EmbedSettings) -> None:

@@ -13,7 +13,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from techscreen.ingest.validate import Rules, validate
 from techscreen.io.base import Reader
-from techscreen.io.records import Reason, RecordError
+from techscreen.io.records import FILTERED, Reason, RecordError, RecordFiltered
 from techscreen.schema import QUARANTINE, RECORD, VALIDATED
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,11 @@ _REPLACEMENT = "\ufffd"  # what undecodable bytes become when Hadoop text is rea
 def validate_unit(
     reader: Reader, rules: Rules, payload: str | None, excerpt_chars: int
 ) -> dict[str, Any]:
-    """Parse and validate one unit; return patent fields, or ``reason``/``detail``/``excerpt``."""
+    """Parse and validate one unit; return patent fields, or ``reason``/``detail``/``excerpt``.
+
+    A record its source's row filter leaves out gets the reason ``filtered`` and its rule as
+    the detail: neither kept nor quarantined, it is counted apart.
+    """
     excerpt = (payload or "")[:excerpt_chars]
     raw: dict[str, Any] = {}
     try:
@@ -36,6 +40,8 @@ def validate_unit(
         return _encodable(validate(raw, rules))
     except RecordError as exc:
         return _rejected(exc.reason, exc.detail, raw, excerpt)
+    except RecordFiltered as exc:
+        return {"reason": FILTERED, "detail": exc.rule}
     except Exception as exc:
         log.warning("parser %s failed unexpectedly: %r", reader.name, exc)
         return _rejected(Reason.PARSER_ERROR, f"{type(exc).__name__}: {exc}", raw, excerpt)
@@ -97,5 +103,5 @@ def kept(rows: DataFrame) -> DataFrame:
 
 
 def quarantined(rows: DataFrame) -> DataFrame:
-    """The rejected rows, as the quarantine table."""
-    return rows.where(F.col("reason").isNotNull()).select(*QUARANTINE.fieldNames())
+    """The rejected rows, as the quarantine table (filtered rows are not rejected)."""
+    return rows.where(F.col("reason") != FILTERED).select(*QUARANTINE.fieldNames())

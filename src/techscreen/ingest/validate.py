@@ -17,7 +17,7 @@ class Rules:
     """The validation settings that matter on executors (small and picklable)."""
 
     max_text_chars: int
-    malformed_code_policy: str  # "quarantine" or "drop"
+    malformed_code_policy: str  # "drop" (unless no valid code is left) or "quarantine"
 
 
 def _as_list(value: Any) -> list[str]:
@@ -28,16 +28,30 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value if v is not None and str(v).strip()]
 
 
-def _codes(raw: Iterable[str], rules: Rules, warnings: list[str]) -> list[str]:
+def _codes(raw: Iterable[str], bad: dict[str, str]) -> list[str]:
+    """The valid codes of ``raw``, normalised; each malformed one goes into ``bad`` (→ why)."""
     out: set[str] = set()
     for code in raw:
         try:
             out.add(normalize.class_code(code))
         except ValueError as exc:
-            if rules.malformed_code_policy == "quarantine":
-                raise RecordError(Reason.MALFORMED_CODE, str(exc)) from None
-            warnings.append(f"dropped_code:{code.strip()}")
+            bad.setdefault(code.strip(), str(exc))
     return sorted(out)
+
+
+def _judge_codes(bad: dict[str, str], valid: int, rules: Rules, warnings: list[str]) -> None:
+    """Drop the malformed codes (named in ``warnings``), or quarantine the record.
+
+    Policy ``drop`` keeps a record that has at least one valid code besides its malformed
+    ones: losing a whole patent to one typo (``G02B/``) costs more than losing the typo. A
+    record left with no valid code is quarantined under either policy, as is any record with
+    a malformed code under ``quarantine``.
+    """
+    if not bad:
+        return
+    if rules.malformed_code_policy == "quarantine" or valid == 0:
+        raise RecordError(Reason.MALFORMED_CODE, next(iter(bad.values())))
+    warnings.extend(f"dropped_code:{code}" for code in bad)
 
 
 def _date(raw: Any, field: str) -> dt.date | None:
@@ -118,10 +132,14 @@ def validate(raw: Mapping[str, Any], rules: Rules) -> dict[str, Any]:
         raise RecordError(Reason.BAD_DATE, f"filing_year {filing_year} out of range")
 
     language = normalize.clean_text(raw.get("language"))
-    ipc_codes = _codes(_as_list(raw.get("ipc_codes")), rules, warnings)
-    main_ipc = _codes(_as_list(raw.get("main_ipc")), rules, warnings)
+    bad: dict[str, str] = {}
+    ipc_codes = _codes(_as_list(raw.get("ipc_codes")), bad)
+    main_ipc = _codes(_as_list(raw.get("main_ipc")), bad)
+    cpc_codes = _codes(_as_list(raw.get("cpc_codes")), bad)
+    _judge_codes(bad, len(ipc_codes) + len(main_ipc) + len(cpc_codes), rules, warnings)
     return {
         "publication_number": pubnum,
+        "source_number": normalize.clean_text(str(number)),
         "application_number": normalize.clean_text(raw.get("application_number")),
         "family_id": normalize.clean_text(raw.get("family_id")),
         "title": title,
@@ -131,7 +149,7 @@ def validate(raw: Mapping[str, Any], rules: Rules) -> dict[str, Any]:
         "language": language.lower() if language else detect_language(abstract or title),
         # The main symbol is one of the codes even where a source lists it only apart.
         "ipc_codes": sorted({*ipc_codes, *main_ipc}),
-        "cpc_codes": _codes(_as_list(raw.get("cpc_codes")), rules, warnings),
+        "cpc_codes": cpc_codes,
         "main_ipc": main_ipc[0] if main_ipc else None,
         **dates,
         "filing_year": filing_year,

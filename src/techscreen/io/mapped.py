@@ -11,6 +11,14 @@ whose array at ``records`` holds the records; read whole, one task per file), ``
 ``tsv`` (header row; any ``encoding`` Java and Python both know, e.g. ``gbk``) and
 ``xlsx`` (first sheet, or ``sheet``; see :mod:`techscreen.io.xlsx`).
 
+Options for what real exports look like: ``skip_lines`` (csv/tsv lines before the header,
+e.g. the ``search URL:`` line of a Google Patents export), ``list_literals`` (cells holding a
+list as text, ``['G06F3/013', 'G02B27/01']`` or ``["A"]``: parsed as JSON, else as a Python
+literal by :func:`ast.literal_eval`, never evaluated; a cell that is no list of plain values
+is quarantined as ``malformed_list``) and ``where`` (a row filter: records whose column
+holds none of the listed values are counted as ``filtered`` under the rule, not
+quarantined).
+
 Encodings: a wrong declared encoding must not lose text silently. A CSV declared in a
 legacy encoding whose bytes are in fact UTF-8 (decoding it as GBK would "succeed" with
 mojibake) is refused with an error before Spark reads it; a header that does not hold the
@@ -21,7 +29,10 @@ quarantines as ``undecodable_bytes`` with the row's excerpt.
 
 from __future__ import annotations
 
+import ast
+import csv
 import fnmatch
+import io
 import json
 import logging
 import os
@@ -31,11 +42,18 @@ from functools import partial, reduce
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from techscreen.config import MappedSource
 from techscreen.io.base import Reader, line_units, rows_as_units, with_source_file
-from techscreen.io.encodings import EncodingError, allow_charset, check_declared_encoding
-from techscreen.io.records import Reason, RecordError, json_object
+from techscreen.io.encodings import (
+    EncodingError,
+    allow_charset,
+    check_declared_encoding,
+    read_head,
+)
+from techscreen.io.records import Reason, RecordError, RecordFiltered, json_object
 from techscreen.io.xlsx import any_header, find_header, raise_if_unreadable, xlsx_units
 from techscreen.schema import RAW_LISTS, UNITS
 
@@ -118,26 +136,50 @@ class MappedReader(Reader):
         m = self.mapping
         check_declared_encoding(path, m.encoding)
         allow_charset(spark, m.encoding)
-        frame = spark.read.csv(
-            path,
-            header=True,
-            sep="\t" if m.file_type == "tsv" else ",",
-            quote='"',
-            escape='"',
-            multiLine=True,
-            encoding=m.encoding,
-            inferSchema=False,
-            mode="PERMISSIVE",
-        )
-        frame = frame.toDF(*[c.lstrip("\ufeff").strip() for c in frame.columns])
-        self._check_key(path, key, frame.columns, m.encoding)
-        wanted = {p.split(".")[0].split("[")[0] for p in _paths(m.columns)}
-        missing = sorted(wanted - set(frame.columns))
+        sep = "\t" if m.file_type == "tsv" else ","
+        options = {
+            "sep": sep,
+            "quote": '"',
+            "escape": '"',
+            "multiLine": True,
+            "encoding": m.encoding,
+            "inferSchema": False,
+            "mode": "PERMISSIVE",
+        }
+        if m.skip_lines:
+            frame = self._after_preamble(spark, path, options)
+        else:
+            frame = with_source_file(spark.read.csv(path, header=True, **options))
+        header = [c.lstrip("\ufeff").strip() for c in frame.columns[:-1]]  # source_file last
+        frame = frame.toDF(*header, "source_file")
+        self._check_key(path, key, header, m.encoding)
+        wanted = {p.split(".")[0].split("[")[0] for p in _paths(m.columns) + list(m.where)}
+        missing = sorted(wanted - set(header))
         if missing:
             log.warning(
                 "mapping %s: %s lacks columns %s", self.mapping_name, path, ", ".join(missing)
             )
-        return with_source_file(frame)
+        return frame
+
+    def _after_preamble(self, spark: SparkSession, path: str, options: dict) -> DataFrame:
+        """The rows after ``skip_lines`` lines and the header line (read here, on the driver).
+
+        Spark's CSV source has no option to skip lines: the header is named from the file's
+        head and the first ``skip_lines + 1`` records are dropped by position (a multi-line
+        CSV file is one partition read in order, so Spark's row ids count its records).
+        """
+        skip = self.mapping.skip_lines
+        text = read_head(path).decode(self.mapping.encoding, errors="replace")
+        lines = csv.reader(io.StringIO(text, newline=""), delimiter=options["sep"])
+        header = next((row for n, row in enumerate(lines) if n == skip), [])
+        names: list[str] = []
+        for i, name in enumerate(header):
+            name = name.lstrip("\ufeff").strip() or f"_c{i}"
+            names.append(name if name not in names else f"{name}_{i}")
+        schema = T.StructType([T.StructField(n, T.StringType()) for n in names or ["_c0"]])
+        frame = with_source_file(spark.read.csv(path, header=False, schema=schema, **options))
+        line = F.monotonically_increasing_id()
+        return frame.withColumn("_line", line).where(F.col("_line") > skip).drop("_line")
 
     def _check_key(self, path: str, key: str | None, header: Sequence[str], read_as: str) -> None:
         if key is None or key in header:
@@ -155,11 +197,14 @@ class MappedReader(Reader):
         raise_if_unreadable(record)
         if _NO_RECORDS in record:
             raise RecordError(Reason.BROKEN_JSON, str(record[_NO_RECORDS]))
+        self._filter(record)
         raw: dict[str, Any] = dict(self.mapping.constants)
         for field, paths in self.mapping.columns.items():
             values: list[Any] = []
             for path in [paths] if isinstance(paths, str) else paths:
                 values.extend(resolve(record, path))
+            if field in self.mapping.list_literals:
+                values = [v for value in values for v in list_literal(value, field)]
             sep = self.mapping.separators.get(field)
             if sep:
                 values = [p.strip() for v in values for p in str(v).split(sep) if p.strip()]
@@ -174,6 +219,45 @@ class MappedReader(Reader):
         if self.mapping.country_from_number and number and not raw.get("jurisdiction"):
             raw["jurisdiction"] = str(number)[:2]
         return raw
+
+    def _filter(self, record: dict[str, Any]) -> None:
+        """Raise :class:`RecordFiltered` if ``record`` fails one of the ``where`` rules."""
+        for column, wanted in self.mapping.where.items():
+            held = {_compared(v) for v in resolve(record, column)}
+            if not held & {_compared(w) for w in wanted}:
+                raise RecordFiltered(f"{self.name} where {column} in [{', '.join(wanted)}]")
+
+
+def _compared(value: Any) -> str:
+    return str(value).strip().lower()
+
+
+def list_literal(value: Any, field: str) -> list[Any]:
+    """The elements of a list written as text, JSON ``["A"]`` or Python ``['A', 'B']``.
+
+    Parsed by :func:`json.loads`, else :func:`ast.literal_eval` (literals only: nothing in
+    the cell is ever run). Empty elements are left out; an empty cell is an empty list.
+
+    Raises:
+        RecordError: ``malformed_list`` for a cell that is not a list of plain values.
+    """
+    if not isinstance(value, str):
+        value = str(value)
+    text = value.strip()
+    if not text:
+        return []
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            parsed = None
+    if not isinstance(parsed, list | tuple) or any(
+        isinstance(v, list | tuple | dict | set) for v in parsed
+    ):
+        raise RecordError(Reason.MALFORMED_LIST, f"{field}: not a list literal: {text[:80]!r}")
+    return [v for v in parsed if v is not None and str(v).strip()]
 
 
 def _paths(columns: dict[str, str | list[str]]) -> list[str]:

@@ -16,6 +16,7 @@ class Reason(StrEnum):
     OVERSIZE_TEXT = "oversize_text"
     BAD_DATE = "bad_date"
     MALFORMED_CODE = "malformed_class_code"
+    MALFORMED_LIST = "malformed_list"  # a mapping's list_literals cell that is no list literal
     BAD_COUNTRY = "bad_country"
     BROKEN_XML = "broken_xml"
     FORBIDDEN_XML = "forbidden_xml_construct"
@@ -34,6 +35,18 @@ class RecordError(Exception):
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
+
+
+# The outcome of a record a mapping's ``where`` leaves out: counted, not quarantined.
+FILTERED = "filtered"
+
+
+class RecordFiltered(Exception):
+    """Raised by a parser for a record its source's row filter leaves out (not a fault)."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
 
 
 def listed(value: Any, field: str) -> list[Any]:

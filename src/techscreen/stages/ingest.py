@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from pyspark.sql import functions as F
 
 from techscreen.ingest.merge import MERGE_RULE, merge_duplicates
 from techscreen.ingest.parse import kept, quarantined, validated
+from techscreen.ingest.rejections import check, file_outcomes
 from techscreen.ingest.validate import Rules
 from techscreen.io.formats import expand, plan
 from techscreen.io.tables import read_table, write_table
@@ -51,6 +53,8 @@ def run_ingest(ctx: Context, inputs: Sequence[str] | None = None) -> dict[str, A
     Raises:
         ReconciliationError: if the counts do not add up (the tables are written first, so
             they can be inspected).
+        IngestRejected: no record kept, or a file quarantined beyond
+            ``ingest.max_quarantine_share`` (after the tables and the run are written).
     """
     s = ctx.settings
     files = expand(inputs or s.paths.input)
@@ -72,31 +76,38 @@ def run_ingest(ctx: Context, inputs: Sequence[str] | None = None) -> dict[str, A
         write_table(merged.drop("versions"), s, "patents", meta)
         write_table(quarantined(rows), s, "quarantine", meta)
         conflicts = merged.where(F.col("versions") > 1).count()
+        outcomes, filtered = file_outcomes(rows)
         rows.unpersist()
         merged.unpersist()
 
-        summary = reconcile(ctx, read)
+        summary = reconcile(ctx, read, sum(filtered.values()))
         summary.update(conflicting_duplicates=conflicts, data_version=version, files=len(files))
         run.log(
             params={
                 "inputs": ",".join(map(str, inputs or s.paths.input)),
                 "ingest": s.ingest.model_dump(exclude={"mapped"}),
                 "merge_rule": MERGE_RULE,
+                "filtered_by_rule": json.dumps(filtered) if filtered else "none",
             },
             metrics={k: v for k, v in summary.items() if isinstance(v, int | dict)},
             tags={"techscreen.data_version": version},
         )
-        summary["run_id"] = run.run_id
+        summary.update(run_id=run.run_id, filtered_by_rule=filtered)
     if not summary["reconciled"]:
         raise ReconciliationError(
             f"read {summary['read']} != kept {summary['kept']} + quarantined "
-            f"{summary['quarantined']} + merged {summary['merged']}"
+            f"{summary['quarantined']} + merged {summary['merged']} + filtered "
+            f"{summary['filtered']}"
         )
+    check(outcomes, summary["kept"], s.ingest.max_quarantine_share)
     return summary
 
 
-def reconcile(ctx: Context, read: dict[str, int]) -> dict[str, Any]:
-    """Count what the written tables hold and check ``read = kept + quarantined + merged``."""
+def reconcile(ctx: Context, read: dict[str, int], filtered: int) -> dict[str, Any]:
+    """Count what the written tables hold; check ``read = kept + quarantined + merged + filtered``.
+
+    ``filtered``: the records a mapping's row filter left out (they are in no table).
+    """
     patents = read_table(ctx.spark, ctx.settings, "patents")
     quarantine = read_table(ctx.spark, ctx.settings, "quarantine")
     kept_n, merged_n = patents.select(F.count("*"), F.sum(F.size("merged_from"))).first()
@@ -109,7 +120,8 @@ def reconcile(ctx: Context, read: dict[str, int]) -> dict[str, Any]:
         "kept": int(kept_n),
         "quarantined": quarantined_n,
         "merged": merged_n,
-        "reconciled": total == kept_n + quarantined_n + merged_n,
+        "filtered": filtered,
+        "reconciled": total == kept_n + quarantined_n + merged_n + filtered,
         "read_by_format": read,
         "quarantined_by_reason": dict(sorted(reasons.items())),
     }
