@@ -381,7 +381,9 @@ class ClusterUpdateSettings(_Strict):
     max_growth: float = Field(
         0.5, ge=0.0, description="re-cluster a domain whose new patents exceed this share of it"
     )
-    force_recluster: bool = Field(False, description="re-cluster every domain, whatever the drift")
+    force_recluster: bool | list[str] = Field(
+        False, description="re-cluster whatever the drift: true = every domain, or these domains"
+    )
 
 
 class ClusterSettings(_Strict):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from mlflow.entities import RunStatus, ViewType
 
-from techscreen.resume import MARKERS, RUN_TABLES
+from techscreen.resume import MARKERS, RUN_TABLES, SOMETIMES_RUN_TABLES
 from techscreen.tracking import WORKSPACE_TAG, Tracker
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,13 @@ def recover(workspace: Path, tracker: Tracker) -> dict[str, list[str]]:
         if run.info.status == RunStatus.to_string(RunStatus.RUNNING):
             tracker.client.set_terminated(run.info.run_id, "KILLED")
             done["killed_runs"].append(run.info.run_id)
-        for table in RUN_TABLES.get(run.data.tags.get("techscreen.stage", ""), ()):
+        stage = run.data.tags.get("techscreen.stage", "")
+        for table in (*RUN_TABLES.get(stage, ()), *SOMETIMES_RUN_TABLES.get(stage, ())):
             partition = workspace / table / f"run_id={run.info.run_id}"
             if partition.exists():
                 _remove(partition, done)
-    for table in sorted({t for tables in RUN_TABLES.values() for t in tables} | {"vectors"}):
+    by_run = {t for ts in (*RUN_TABLES.values(), *SOMETIMES_RUN_TABLES.values()) for t in ts}
+    for table in sorted(by_run | {"vectors"}):
         folder = workspace / table
         if folder.is_dir() and not any(folder.rglob("*.parquet")):
             _remove(folder, done)

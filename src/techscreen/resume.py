@@ -62,6 +62,9 @@ RUN_TABLES = {
     "graph": ("node_edges", "centrality"),
     "grade": ("indicators", "grades"),
 }
+# Tables partitioned by run that a stage writes only sometimes (not checked by
+# outputs_present): tier_changes, when there was an earlier grade run to compare with.
+SOMETIMES_RUN_TABLES = {"grade": ("tier_changes",)}
 # Tables a stage replaces whole (their metadata names the run).
 WHOLE_TABLES = {"ingest": ("patents", "quarantine"), "domains": ("patent_domains",)}
 

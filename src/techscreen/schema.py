@@ -302,3 +302,35 @@ GRADES = T.StructType(
         T.StructField("control_matches", T.ArrayType(CONTROL_MATCH), False),
     ]
 )
+
+# How an item changed since the previous grade run: its tier, only its score, or it appeared
+# (a new node) or disappeared (a node of the previous clustering that none matches).
+TIER_CHANGE, SCORE_CHANGE, NEW_ITEM, DISSOLVED_ITEM = "tier", "score", "new", "dissolved"
+# How an item was paired with its previous self: the same node id (the domain's model was
+# kept), member overlap (the domain was re-clustered) or the same name (expert-only items).
+MATCHED_BY_ID, MATCHED_BY_OVERLAP, MATCHED_BY_NAME = "id", "overlap", "name"
+
+# One changed item per row, against the previous grade run; run_id (of the new grade run)
+# partitions it. New items have no previous_*, dissolved ones no current values.
+TIER_CHANGES = T.StructType(
+    [
+        T.StructField("domain", _STR, True),
+        T.StructField("item", _STR, False),  # the item now; a dissolved item's previous id
+        T.StructField("previous_item", _STR, True),
+        T.StructField("label", _STR, True),
+        T.StructField("change", _STR, False),
+        T.StructField("matched_by", _STR, True),
+        T.StructField("jaccard", T.DoubleType(), True),  # member overlap, when matched by it
+        T.StructField("previous_tier", _STR, True),
+        T.StructField("tier", _STR, True),
+        T.StructField("previous_score", T.DoubleType(), True),
+        T.StructField("score", T.DoubleType(), True),
+        T.StructField("score_change", T.DoubleType(), True),
+        T.StructField("previous_patents", T.LongType(), True),
+        T.StructField("patents", T.LongType(), True),
+        # the dimensions and indicators whose scores moved the final score most, most first
+        T.StructField("moved", _STRS, False),
+        T.StructField("why", _STR, False),
+        T.StructField("previous_run", _STR, False),
+    ]
+)

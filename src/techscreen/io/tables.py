@@ -30,6 +30,7 @@ TABLES = (
     "centrality",
     "indicators",
     "grades",
+    "tier_changes",
 )
 META_FILE = "_techscreen.json"  # beside a table's (or the report's) files: who wrote it
 

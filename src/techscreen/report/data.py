@@ -50,6 +50,19 @@ class ReportOptions:
     label_terms: int = 3
 
 
+@dataclass(frozen=True)
+class ChangeLog:
+    """A grade run's comparison with the previous one.
+
+    Attributes:
+        previous_run: the grade run compared with.
+        rows: its ``tier_changes/`` rows (none: nothing changed).
+    """
+
+    previous_run: str
+    rows: pd.DataFrame
+
+
 @dataclass
 class ReportInputs:
     """Node-level frames and run facts that the report page is rendered from.
@@ -70,9 +83,12 @@ class ReportInputs:
             vertex, label, patents, pagerank``.
         domain_stats: per domain, numbers from the cluster and graph runs (``patents``,
             ``n_nodes``, ``noise_fraction``, ``min_cluster_size``, ``citation_weight``,
-            ``languages``: patents per language of the text they were embedded from).
+            ``languages``: patents per language of the text they were embedded from;
+            ``update``: what an updated clustering did with the new patents).
         agreement: expert concordance per round and dimension (``round, dimension, experts,
             items, w, p_value``); ``None`` when no expert scores were given.
+        changes: the grade run's comparison with the previous grading (``tier_changes/``);
+            ``None`` when it had none to compare with.
         options: what to show (:class:`ReportOptions`).
         title: the page title.
     """
@@ -87,6 +103,7 @@ class ReportInputs:
     codes: pd.DataFrame = field(default_factory=pd.DataFrame)
     domain_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     agreement: pd.DataFrame | None = None
+    changes: ChangeLog | None = None
     options: ReportOptions = ReportOptions()
     title: str = "Technology screening report"
 

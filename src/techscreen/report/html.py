@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from techscreen.config import DIMENSIONS
 from techscreen.grade.scoring import TIERS
 from techscreen.report import figures, languages
+from techscreen.report.changes import changes_section
 from techscreen.report.control_lists import control_list_section
 from techscreen.report.data import (
     LINEAGE_STAGES,
@@ -462,6 +463,7 @@ def render(inputs: ReportInputs, generated: datetime | None = None) -> str:
         "<h2>Tiers per domain</h2>",
         _summary(grades, inputs.domains),
         fig(overview, "Nothing was graded."),
+        changes_section(inputs.changes, grades, inputs.domain_stats),
         "<h2 id='tiers'>Tier table</h2>",
         "<p>Final, patent and expert scores (0–10); P(T·): the share of the weight draws "
         "(dimension weights and α) that put the item in each tier; 90% range: the 5th to 95th "

@@ -42,6 +42,7 @@ from techscreen.io.handoff import sample_groups_to_pandas
 from techscreen.io.tables import WorkspaceError, append_partition, read_table, table_meta
 from techscreen.schema import NODES, NOISE_NODE
 from techscreen.stages import Context, chosen_domains
+from techscreen.stages.cluster_update import plan_update, save_models
 from techscreen.stages.embed import KEY, existing_vectors
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,9 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             for r in frame.groupBy("domain", "space").agg(F.count("vector").alias("n")).collect()
             if r["n"]
         }
+        spaces = {d: {space for dd, space in with_vectors if dd == d} for d in domains}
+        update = plan_update(ctx, frame, domains, spaces) if c.update.enabled else None
+        refit = update.refit if update else domains
         sample = sample_groups_to_pandas(
             frame.where(F.col("vector").isNotNull())
             .withColumn("fit", F.concat_ws(_FIT_SEPARATOR, "domain", "space"))
@@ -215,12 +219,16 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
                 "publication_number",
             ),
             "fit",
-            {_FIT_SEPARATOR.join(k): sizing(n, c).sample_size for k, n in with_vectors.items()},
+            {
+                _FIT_SEPARATOR.join(k): sizing(n, c).sample_size
+                for k, n in with_vectors.items()
+                if k[0] in refit
+            },
             c.seed,
             "publication_number",
         )
         models, per_domain, split_notes, sweeps = {}, {}, {}, []
-        for domain in domains:
+        for domain in refit:
             fits = {}
             for space in plan.spaces:
                 part = sample[(sample.domain == domain) & (sample.space == space)]
@@ -240,6 +248,11 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
                 {space: with_vectors[domain, space] for space in fits},
             )
 
+        if update:
+            models.update(update.kept)
+            per_domain.update(update.scores)
+            split_notes.update(update.split_notes)
+        models = {d: models[d] for d in domains if d in models}
         meta = {"run_id": run.run_id, "embedder_id": ids, "upstream": upstream}
         append_partition(assign_nodes(frame, models), s, "assignments", "run_id", run.run_id, meta)
         assignments = read_table(ctx.spark, s, "assignments").where(F.col("run_id") == run.run_id)
@@ -272,6 +285,8 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             d["noise_fraction"] = round(counts[domain]["noise"] / counts[domain]["patents"], 4)
             d["patents"] = counts[domain]["patents"]
             d["languages"] = languages.get(domain, {})
+            if update:
+                d["update"] = update.domains[domain]
         summary = _overall(per_domain, counts)
         summary["seconds"] = round(time.perf_counter() - started, 1)
         run.log(
@@ -287,7 +302,13 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
         )
         _log_json(run, "nodes.json", _brief(rows))
         _log_json(run, "granularity.json", sweeps)
+        save_models(run, models, update.fitted_in if update else {}, c)
+        if update:
+            run.log(tags={"techscreen.cluster.updated_from": update.previous_run})
+            _log_json(run, "update.json", update.explained())
     embedders = list(plan.ids.values())
+    if update:
+        summary["reclustered"] = {d: r for d, r in update.reasons.items() if r}
     return {"run_id": run.run_id, "embedder_ids": embedders, **summary, "domains": per_domain}
 
 

@@ -40,6 +40,7 @@ from techscreen.io.exports import write_csv
 from techscreen.io.tables import WorkspaceError, append_partition, read_table, table_meta
 from techscreen.schema import EXPERT_ONLY_ITEM, GRADES, NODE_ITEM, NOISE_NODE, TECHNOLOGY_NETWORK
 from techscreen.stages import Context, chosen_domains
+from techscreen.stages.tier_changes import write_tier_changes
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +239,9 @@ def run_grade(ctx: Context) -> dict[str, Any]:
             ctx.spark.createDataFrame(rows, GRADES), s, "grades", "run_id", run.run_id, meta
         )
         summary = _summary(graded, domains)
+        current = pd.DataFrame(rows, columns=GRADES.fieldNames())
+        if changes := write_tier_changes(ctx, run, current, runs["cluster"], domains):
+            summary["tier_changes"] = changes
         summary["seconds"] = round(time.perf_counter() - started, 1)
         run.log(metrics=_metrics(summary, consultation))
         _artifacts(run, graded, consultation)

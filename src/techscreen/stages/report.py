@@ -52,6 +52,8 @@ from techscreen.report.data import (
 )
 from techscreen.schema import CODE_NETWORK, TECHNOLOGY_NETWORK
 from techscreen.stages import Context
+from techscreen.stages.tier_changes import CSV_NAME as CHANGES_CSV
+from techscreen.stages.tier_changes import read_tier_changes
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,8 @@ def _domain_stats(ctx: Context, lineage: dict[str, str], domains: list[str]) -> 
         found["languages"] = {
             k[len(prefix) :]: int(v) for k, v in cluster.items() if k.startswith(prefix)
         }
+        prefix = f"{d}.update."  # an updated clustering: what it did with the new patents
+        found["update"] = {k[len(prefix) :]: v for k, v in cluster.items() if k.startswith(prefix)}
         stats[d] = found
     return stats
 
@@ -242,20 +246,27 @@ def _inputs(ctx: Context, grade_run: str) -> tuple[ReportInputs, pd.DataFrame]:
         codes=top_codes,
         domain_stats=_domain_stats(ctx, lineage, domains),
         agreement=_agreement(ctx, grade_run, params),
+        changes=read_tier_changes(ctx, grade_run),
         options=options,
     )
     inputs = localise(inputs, _code_titles(ctx, top_codes, options.language))
     return inputs, inputs.grades
 
 
-def _write(folder: Path, page: str, export: pd.DataFrame, meta: dict[str, str]) -> dict[str, Path]:
+def _write(
+    folder: Path, page: str, export: pd.DataFrame, meta: dict[str, str], inputs: ReportInputs
+) -> dict[str, Path]:
     """Write the report folder atomically: built beside it, then renamed into place."""
+    names = [PAGE, CSV, PARQUET]
     with staged_dir(folder) as tmp:
         (tmp / META_FILE).write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
         (tmp / PAGE).write_text(page, encoding="utf-8")
         write_csv(export, tmp / CSV)
         export.to_parquet(tmp / PARQUET, index=False)
-    return {name: folder / name for name in (PAGE, CSV, PARQUET)}
+        if inputs.changes is not None:
+            write_csv(inputs.changes.rows, tmp / CHANGES_CSV)
+            names.append(CHANGES_CSV)
+    return {name: folder / name for name in names}
 
 
 def run_report(ctx: Context) -> dict[str, Any]:
@@ -274,7 +285,7 @@ def run_report(ctx: Context) -> dict[str, Any]:
         page = render(inputs)
         export = export_frame(grades, grade_run)
         meta = {"run_id": run.run_id, "grade_run": grade_run}
-        files = _write(workspace(ctx.settings) / REPORT_FOLDER, page, export, meta)
+        files = _write(workspace(ctx.settings) / REPORT_FOLDER, page, export, meta, inputs)
         for path in files.values():
             run.artifact(path, REPORT_FOLDER)
         summary = {
@@ -296,5 +307,6 @@ def run_report(ctx: Context) -> dict[str, Any]:
         "html": str(files[PAGE].resolve()),
         "csv": str(files[CSV].resolve()),
         "parquet": str(files[PARQUET].resolve()),
+        **({"tier_changes": str(files[CHANGES_CSV].resolve())} if CHANGES_CSV in files else {}),
         **summary,
     }
