@@ -91,3 +91,20 @@ def test_config_show_prints_effective_settings(capsys, ws):
     assert code == 0
     assert "shuffle_partitions: 7" in out
     assert json.loads(out.strip().splitlines()[-1])["command"] == "config show"
+
+
+def test_the_faiss_loader_does_not_log_its_missing_avx_builds():
+    """Every command used to log ModuleNotFoundError('No module named faiss.swigfaiss_avx2')."""
+    import subprocess
+    import sys
+
+    code = (
+        "from techscreen.cli import main; "
+        f"main(['config', 'show', '--conf-dir', {str(ROOT / 'conf')!r}]); "
+        "import logging, faiss; logging.getLogger('techscreen').info('after faiss')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "after faiss" in done.stderr  # INFO logging is on ...
+    assert "swigfaiss" not in done.stderr and "faiss.loader" not in done.stderr  # ... not for it
