@@ -175,3 +175,14 @@ def test_a_domain_in_two_spaces_reports_its_largest_node_over_all_its_patents():
     )
     assert got["largest_node_share"] == 0.15  # 60 of 400, not the size-weighted mean 0.275
     assert got["kept_whole"] == 1 and got["n_nodes"] == 7
+
+
+def test_the_node_size_cap_of_a_vector_space_is_a_share_of_the_whole_domain():
+    from techscreen.config import ClusterSettings
+    from techscreen.stages.cluster import _capped_by_domain
+
+    c = ClusterSettings(max_node_share=0.15)
+    # 100 Chinese patents of a 400-patent domain: a node may hold 60 of them (15% of 400)
+    assert _capped_by_domain(c, 100, 400).max_node_share == 0.6
+    assert _capped_by_domain(c, 400, 400).max_node_share == 0.15
+    assert _capped_by_domain(c, 20, 400).max_node_share == 1.0

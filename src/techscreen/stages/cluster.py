@@ -112,6 +112,18 @@ def _fit_domain(
     return model, info, scores
 
 
+def _capped_by_domain(c: ClusterSettings, n: int, total: int) -> ClusterSettings:
+    """Settings for one vector space of ``n`` of a domain's ``total`` patents.
+
+    Each space is fitted on its own, but the node-size cap is a share of the domain: a node
+    of a space that holds a quarter of the domain may take up to ``max_node_share × total``
+    patents, not ``max_node_share × n``.
+    """
+    if n >= total:
+        return c
+    return c.model_copy(update={"max_node_share": min(1.0, c.max_node_share * total / n)})
+
+
 def _largest_share(labels: np.ndarray) -> float:
     """The largest node's share of the sampled patents (noise included in the total)."""
     members = labels[labels >= 0]
@@ -230,10 +242,12 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
         models, per_domain, split_notes, sweeps = {}, {}, {}, []
         for domain in refit:
             fits = {}
+            total = sum(with_vectors.get((domain, space), 0) for space in plan.spaces)
             for space in plan.spaces:
                 part = sample[(sample.domain == domain) & (sample.space == space)]
                 if not part.empty:
-                    fits[space] = _fit_domain(domain, part, with_vectors[domain, space], c)
+                    n = with_vectors[domain, space]
+                    fits[space] = _fit_domain(domain, part, n, _capped_by_domain(c, n, total))
             if not fits:
                 log.warning("cluster %s: no patents with vectors: no node", domain)
                 continue
