@@ -3,7 +3,7 @@ and MLflow, in-process, as a user runs it.
 
 Two real sources of two domains (nuclear applications → energy, coronavirus patents →
 medicine; 240 records each, a small subset so the test stays short) are cut into halves A and
-B by a hash of each record's key. Then, as the README's commands:
+B by a hash of each record (``scripts/split_sample.py``). Then, as the README's commands:
 
 1. ``pipelines/screening.yaml`` on A;
 2. ``pipelines/update.yaml`` on A + B: energy keeps its nodes (its drift is under the
@@ -28,11 +28,10 @@ run's: items, labels, tiers and scores.
 from __future__ import annotations
 
 import contextlib
-import csv
-import hashlib
 import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +42,10 @@ from mlflow.tracking import MlflowClient
 from conftest import ROOT
 from techscreen.cli import main
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from split_sample import halves
+
+SOURCES = ["nuclear_g21/applications_G21.csv", "lens/Coronavirus-CPC-based-patents.jsonl"]
 PER_SOURCE = 240
 MIN_CHANGE = 0.01  # grade.changes.min_score_change (default)
 MIN_OVERLAP = 0.3  # grade.changes.min_overlap (default)
@@ -53,34 +56,6 @@ FAST = [
     "grade.domains=[energy, medicine]",
     "cluster.update.max_growth=2",  # each domain doubles: let the drift decide
 ]
-
-
-def _key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def halves(target: Path) -> tuple[Path, Path]:
-    """Half A and half B of two sample sources, records split by a hash of their key."""
-    csv.field_size_limit(1 << 30)
-    a, b = target / "A", target / "B"
-    for folder in (a, b):
-        folder.mkdir(parents=True)
-    source = ROOT / "data" / "sample" / "nuclear_g21" / "applications_G21.csv"
-    with source.open(newline="", encoding="utf-8") as f:
-        header, *rows = list(csv.reader(f))
-    ids = sorted({r[1] for r in rows}, key=_key)[:PER_SOURCE]  # pgpub_id; a record's rows
-    half = {pid: (a if i % 2 == 0 else b) for i, pid in enumerate(ids)}  # stay together
-    for folder in (a, b):
-        with (folder / source.name).open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerows(r for r in rows if half.get(r[1]) == folder)
-    source = ROOT / "data" / "sample" / "lens" / "Coronavirus-CPC-based-patents.jsonl"
-    lines = [x for x in source.read_text(encoding="utf-8").splitlines() if x.strip()]
-    chosen = sorted(lines, key=_key)[:PER_SOURCE]
-    for folder, part in ((a, chosen[0::2]), (b, chosen[1::2])):
-        (folder / source.name).write_text("\n".join(part) + "\n", encoding="utf-8")
-    return a, b
 
 
 def until_grade(pipeline: str, folder: Path) -> Path:
@@ -114,7 +89,7 @@ def _run(ws: Path, pipeline: str | Path, inputs: list[Path], *sets: str) -> dict
 @pytest.fixture(scope="module")
 def runs(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("incremental")
-    a, b = halves(root / "input")
+    a, b = halves(ROOT / "data" / "sample", root / "input", SOURCES, PER_SOURCE)
     ws = root / "ws"
     out = {"ws": ws}
     out["first"] = _run(ws, until_grade("screening", root), [a])

@@ -224,8 +224,8 @@ def _unpaired(item: Mapping, kind: str, reclustered: bool, min_overlap: float) -
     other = "new" if kind == DISSOLVED_ITEM else "previous"
     if reclustered:
         return (
-            f"domain re-clustered: no {other} node shares {min_overlap:.0%} (Jaccard) "
-            "of its patents"
+            f"domain re-clustered: no {other} node shares patents with it at Jaccard "
+            f"{min_overlap:.2f} or more"
         )
     if kind == NEW_ITEM:
         return "not graded in the previous run"

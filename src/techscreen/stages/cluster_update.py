@@ -124,11 +124,12 @@ def _drift(
         "left_anti",
     )
     before = _counts(previous)
-    arrived = _counts(new.withColumn("node", F.lit(NOISE_NODE)))
-    placed = _counts(assign_nodes(new.where(F.col("domain").isin(list(models))), models))
+    arrived = {r["domain"]: int(r["count"]) for r in new.groupBy("domain").count().collect()}
+    usable = new.where(F.col("domain").isin(list(models)))
+    placed = _counts(assign_nodes(usable, models)) if models else {}
     out = {}
     for d in domains:
-        n_new = arrived.get(d, (0, 0))[0]
+        n_new = arrived.get(d, 0)
         noise = placed.get(d, (0, 0))[1] if d in models else n_new
         out[d] = DomainDrift(*before.get(d, (0, 0)), n_new, noise)
     return out
