@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -68,10 +69,18 @@ def _previous_grading(ctx: Context) -> str:
     return run if here else ""
 
 
-def _models(ctx: Context, cluster_run: str) -> dict[str, str]:
-    """Domain → the run its model was fitted in (a run without the tags: itself)."""
-    tags = ctx.tracker.client.get_run(cluster_run).data.tags
-    return {k[len(MODEL_TAG) :]: v for k, v in tags.items() if k.startswith(MODEL_TAG)}
+def _models(ctx: Context, cluster_run: str, domains: list[str]) -> dict[str, str]:
+    """Domain → the run its model was fitted in ("" when the run is unknown to MLflow).
+
+    A run from before models were saved has no such tags: its models were its own.
+    """
+    try:
+        tags = ctx.tracker.client.get_run(cluster_run).data.tags if cluster_run else None
+    except MlflowException:
+        tags = None
+    if tags is None:
+        return dict.fromkeys(domains, "")
+    return {d: tags.get(f"{MODEL_TAG}{d}", cluster_run) for d in domains}
 
 
 def _members(ctx: Context, cluster_run: str, domains: list[str], item: str) -> DataFrame:
@@ -136,13 +145,8 @@ def write_tier_changes(
         return {}
     previous, previous_cluster = _grades(ctx, previous_run)
     previous = previous[previous["domain"].isin(domains) | previous["domain"].isna()]
-    before, now = _models(ctx, previous_cluster), _models(ctx, cluster_run)
-    same = {
-        d
-        for d in domains
-        if previous_cluster == cluster_run
-        or before.get(d, previous_cluster) == now.get(d, cluster_run)
-    }
+    before, now = _models(ctx, previous_cluster, domains), _models(ctx, cluster_run, domains)
+    same = {d for d in domains if before[d] and before[d] == now[d]}
     reclustered = set(domains) - same
     overlaps = _overlaps(ctx, previous_cluster, cluster_run, sorted(reclustered))
     pairs = pair_items(previous, current, same, match_by_overlap(overlaps, g.changes.min_overlap))
