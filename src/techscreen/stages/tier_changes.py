@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from techscreen.config import DIMENSIONS
 from techscreen.experiments import chosen_run
 from techscreen.grade import scoring
 from techscreen.grade.changes import (
@@ -51,9 +52,7 @@ _COMPARED = (
     "label",
     "patents",
     "scores",
-    "necessity",
-    "feasibility",
-    "impact",
+    *DIMENSIONS,
     "expert_score",
     "final_score",
     "tier",
