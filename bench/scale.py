@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale.py [--sizes 100000 300000 1000000] [--root DIR] [--seed 0]
         [--files 8] [--driver-memory 6g] [--shuffle-partitions 32] [--embedder static]
+        (no tuning flag: the settings' size-aware defaults)
 
     quick run: .venv/bin/python bench/scale.py --sizes 5000 20000
 
@@ -197,16 +198,18 @@ def _main() -> None:
     parser.add_argument("--root", type=Path, default=Path("/tmp/techscreen-scale"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--files", type=int, default=8, help="input parts per size")
-    parser.add_argument("--driver-memory", default="6g")
-    parser.add_argument("--shuffle-partitions", type=int, default=32)
+    parser.add_argument("--driver-memory", help="default: the settings' (auto, from the RAM)")
+    parser.add_argument(
+        "--shuffle-partitions", type=int, help="default: the settings' (auto, per stage)"
+    )
     parser.add_argument("--embedder", default="static")
     args = parser.parse_args()
 
-    overrides = [
-        f"embed.embedder={args.embedder}",
-        f"spark.driver_memory={args.driver_memory}",
-        f"spark.shuffle_partitions={args.shuffle_partitions}",
-    ]
+    overrides = [f"embed.embedder={args.embedder}"]
+    if args.driver_memory:
+        overrides.append(f"spark.driver_memory={args.driver_memory}")
+    if args.shuffle_partitions:
+        overrides.append(f"spark.shuffle_partitions={args.shuffle_partitions}")
     built = time.perf_counter()
     _techscreen("models", "build-static" if args.embedder == "static" else "build-int8")
     built = time.perf_counter() - built

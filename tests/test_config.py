@@ -22,7 +22,7 @@ def test_project_conf_loads_with_six_domains_and_cluster_env():
     assert len(base.domains.definitions) == 6
     cluster = load_settings(ROOT / "conf", env="cluster")
     assert cluster.spark.master.startswith("spark://")
-    assert cluster.spark.shuffle_partitions != base.spark.shuffle_partitions
+    assert cluster.spark.driver_memory != base.spark.driver_memory
 
 
 def test_layers_apply_in_order_base_env_local_then_set(tmp_path):

@@ -52,8 +52,12 @@ class SparkSettings(_Strict):
     app_name: str = "techscreen"
     ui: bool = False
     log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
-    shuffle_partitions: int = Field(8, ge=1)
-    driver_memory: str = "4g"
+    shuffle_partitions: int | Literal["auto"] = Field(
+        "auto", description="a number, or auto: sized per stage from what it reads"
+    )
+    driver_memory: str = Field(
+        "auto", pattern=r"^(auto|\d+[kKmMgGtT]?)$", description="e.g. 4g; auto: from the RAM"
+    )
     conf: dict[str, str] = Field(default_factory=dict)
 
 

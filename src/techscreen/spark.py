@@ -10,6 +10,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from techscreen.config import SparkSettings
+from techscreen.sizing import session_conf
 
 MIN_JAVA = 17
 
@@ -43,7 +44,9 @@ def build_session(settings: SparkSettings) -> SparkSession:
     """Return a SparkSession configured from ``settings``.
 
     Python workers use this interpreter (so executors see the same packages), the UI is
-    off unless asked for, and logs are quiet.
+    off unless asked for, and logs are quiet. Driver memory and adaptive execution come
+    from :func:`techscreen.sizing.session_conf`; shuffle partitions are set per stage
+    (:func:`techscreen.sizing.size_stage`).
     """
     java_version()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -55,13 +58,11 @@ def build_session(settings: SparkSettings) -> SparkSession:
     builder = (
         builder.appName(settings.app_name)
         .config("spark.ui.enabled", str(settings.ui).lower())
-        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
-        .config("spark.driver.memory", settings.driver_memory)
         .config("spark.pyspark.python", sys.executable)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
-    for key, value in settings.conf.items():
+    for key, value in {**session_conf(settings), **settings.conf}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(settings.log_level)

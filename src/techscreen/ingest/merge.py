@@ -66,7 +66,34 @@ def merge_duplicates(rows: DataFrame) -> DataFrame:
 
     Returns patent columns plus ``merged_from`` and ``versions`` (distinct content hashes
     among the merged records; above 1 means the duplicates disagreed).
+
+    Only the records of numbers seen more than once are shuffled and ranked; the others
+    (nearly all, in a large corpus) pass through with their lists sorted and deduplicated,
+    exactly what the rule gives a group of one. Finding the repeated numbers shuffles the
+    numbers alone, and adaptive execution broadcasts them when they are few.
     """
+    repeated = rows.groupBy(KEY).count().where(F.col("count") > 1).select(KEY)
+    once = rows.join(repeated, KEY, "left_anti")
+    several = _merged_groups(rows.join(repeated, KEY, "left_semi"))
+    alone = once.select(
+        *[
+            F.array_sort(F.array_distinct(F.coalesce(c, F.array()))).alias(c)
+            if c in _LISTS
+            else F.col(c)
+            for c in RECORD.fieldNames()
+            if c != "content_hash"
+        ],
+        F.array().cast("array<string>").alias("merged_from"),
+        F.lit(1).alias("versions"),
+    )
+    merged = alone.unionByName(several.select(*alone.columns))
+    return merged.withColumn("content_hash", content_hash()).select(
+        *PATENTS.fieldNames(), "versions"
+    )
+
+
+def _merged_groups(rows: DataFrame) -> DataFrame:
+    """The rule applied to groups of records sharing a number (window over each number)."""
     ranked_by = [
         F.col("abstract").isNotNull().desc(),
         F.coalesce(F.length("abstract"), F.lit(0)).desc(),
@@ -96,12 +123,9 @@ def merge_duplicates(rows: DataFrame) -> DataFrame:
         F.row_number().over(order).alias("_rank"),
         located.alias("_self"),
     )
-    merged = filled.where(F.col("_rank") == 1).withColumns(
+    return filled.where(F.col("_rank") == 1).withColumns(
         {
             **{c: F.col(f"_max_{c}") for c in _COUNTS},
             "merged_from": F.array_remove("_locations", F.col("_self")),
         }
-    )
-    return merged.withColumn("content_hash", content_hash()).select(
-        *PATENTS.fieldNames(), "versions"
     )

@@ -32,6 +32,7 @@ class FileOutcome:
     reasons: dict[str, int] = field(default_factory=dict)  # quarantine reason → records
     # reason → "location: detail" of one of its records; FILTERED → a rule that filtered
     examples: dict[str, str] = field(default_factory=dict)
+    format: str = ""  # the reader that read it
 
     @property
     def share(self) -> float:
@@ -51,7 +52,10 @@ def file_outcomes(rows: DataFrame) -> tuple[list[FileOutcome], dict[str, int]]:
     """
     reason = F.col("reason")
     grouped = rows.groupBy(
-        "source_file", reason, F.when(reason == FILTERED, F.col("detail")).alias("rule")
+        "source_format",
+        "source_file",
+        reason,
+        F.when(reason == FILTERED, F.col("detail")).alias("rule"),
     ).agg(
         F.count("*").alias("n"),
         F.min(F.concat_ws(": ", "record_location", "detail")).alias("example"),
@@ -59,7 +63,9 @@ def file_outcomes(rows: DataFrame) -> tuple[list[FileOutcome], dict[str, int]]:
     outcomes: dict[str, FileOutcome] = {}
     by_rule: dict[str, int] = {}
     for row in grouped.collect():
-        out = outcomes.setdefault(row.source_file, FileOutcome(_shown(row.source_file)))
+        out = outcomes.setdefault(
+            row.source_file, FileOutcome(_shown(row.source_file), format=row.source_format)
+        )
         out.read += row.n
         if row.reason == FILTERED:
             out.filtered += row.n

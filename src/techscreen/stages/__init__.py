@@ -64,8 +64,21 @@ STAGE_NAMES = ("ingest", "domains", "embed", "cluster", "graph", "grade", "repor
 
 
 def stage(name: str) -> Stage:
-    """The stage function registered under ``name``."""
+    """The stage function registered under ``name``, sized to its data when called.
+
+    The call first sets the stage's shuffle partitions (:func:`techscreen.sizing.size_stage`)
+    and tags its MLflow run with the chosen Spark sizing.
+    """
     stages = _registry()
     if name not in stages:
         raise KeyError(f"unknown stage {name!r}; known: {', '.join(STAGE_NAMES)}")
-    return stages[name]
+    run = stages[name]
+
+    def sized(ctx: Context, **options: Any) -> dict[str, Any]:
+        from techscreen.sizing import size_stage
+
+        tags = size_stage(ctx.spark, ctx.settings, name, options.get("inputs"))
+        with ctx.tracker.stage_tags(tags):
+            return run(ctx, **options)
+
+    return sized

@@ -64,19 +64,23 @@ def run_ingest(ctx: Context, inputs: Sequence[str] | None = None) -> dict[str, A
     log.info("ingest: %d files in %d formats (%s)", len(files), len(groups), ", ".join(groups))
 
     with ctx.tracker.stage("ingest", upstream={"data_version": version}) as run:
-        read: dict[str, int] = {}
-        parts: list[DataFrame] = []
-        for name, (reader, reader_files) in sorted(groups.items()):
-            units = reader.units(ctx.spark, reader_files)
-            read[name] = units.count()  # counted on its own, so the reconciliation can fail
-            parts.append(validated(units, reader, rules, s.ingest.excerpt_chars))
+        parts = [
+            validated(reader.units(ctx.spark, reader_files), reader, rules, s.ingest.excerpt_chars)
+            for reader, reader_files in (groups[name] for name in sorted(groups))
+        ]
         rows = reduce(DataFrame.unionByName, parts).persist(StorageLevel.MEMORY_AND_DISK)
+        # Units are read once: validation turns each into exactly one row (patent, quarantine
+        # or filtered), so the rows per format are the records read; the tables written
+        # below are counted apart, so the reconciliation can still fail.
+        outcomes, filtered = file_outcomes(rows)
+        read = {name: 0 for name in groups}
+        for outcome in outcomes:
+            read[outcome.format] += outcome.read
         merged = merge_duplicates(kept(rows)).persist(StorageLevel.MEMORY_AND_DISK)
         meta = {"run_id": run.run_id, "data_version": version, "merge_rule": MERGE_RULE}
         write_table(merged.drop("versions"), s, "patents", meta)
         write_table(quarantined(rows), s, "quarantine", meta)
         conflicts = merged.where(F.col("versions") > 1).count()
-        outcomes, filtered = file_outcomes(rows)
         rows.unpersist()
         merged.unpersist()
 
