@@ -57,8 +57,11 @@ def driver_memory(setting: str, total: int | None = None) -> str:
 
 
 def shuffle_partitions(data_bytes: int, parallelism: int) -> int:
-    """Partitions for shuffling ``data_bytes``: one per :data:`PARTITION_BYTES`, at least
-    two per core (``parallelism``), at most :data:`MAX_PARTITIONS`."""
+    """Partitions for shuffling ``data_bytes``.
+
+    One per :data:`PARTITION_BYTES`, at least two per core (``parallelism``), at most
+    :data:`MAX_PARTITIONS`.
+    """
     wanted = math.ceil(data_bytes / PARTITION_BYTES)
     return int(min(max(wanted, 2 * parallelism), MAX_PARTITIONS))
 
@@ -79,8 +82,11 @@ def _table_bytes(folder: Path) -> int:
 
 
 def stage_data_bytes(settings: Settings, name: str, inputs: Iterable[str] | None = None) -> int:
-    """What stage ``name`` reads, in expanded bytes: the raw inputs for ingest, else the
-    workspace's ``patents`` table (every later table scales with it)."""
+    """What stage ``name`` reads, in expanded bytes.
+
+    The raw inputs for ingest, else the workspace's ``patents`` table (every later table
+    scales with it).
+    """
     if name == "ingest":
         from techscreen.io.formats import expand
 
