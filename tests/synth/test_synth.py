@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from conftest import ROOT
 from techscreen.cli import main
@@ -195,35 +196,56 @@ def test_mixes_by_domain_country_and_year(dataset):
     assert applicants.most_common(1)[0][1] > 10 * len(rows) / len(applicants)
 
 
-def test_ingest_keeps_every_record_and_domains_cover_all_six(spark, capsys, tmp_path):
+def test_screening_runs_on_the_size_aware_defaults_under_a_small_heap(spark, capsys, tmp_path):
+    """The whole pipeline in its own JVM with a 600 MiB heap (the auto size here is ~4 GiB)
+    and every other Spark setting left to the size-aware defaults."""
     out = tmp_path / "synth"
     synth_cli(capsys, out, 2000, 3)
-    ws = ["--set", f"paths.workspace={tmp_path / 'ws'}", "--set", "spark.shuffle_partitions=2"]
-    code, summary, err = cli(capsys, "ingest", str(out), *ws)
-    assert code == 0, err
+    ws = tmp_path / "ws"
+    sets = [*PATHS, f"paths.workspace={ws}", f"paths.input=[{out}]", "spark.driver_memory=600m"]
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("techscreen")), "run", "pipelines/screening.yaml",
+         *(a for s in sets for a in ("--set", s))],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    stages = json.loads(done.stdout.strip().splitlines()[-1])["stages"]
+
+    summary = stages["ingest"]
     # _themes.parquet, _themes_catalog.json and SYNTHETIC.md are not read as patents.
     assert summary["read_by_format"] == {"mapped:uspto_applications_jsonl": 2000}
     assert summary["kept"] == 2000 and summary["quarantined"] == 0
     assert summary["quarantined_by_reason"] == {} and summary["reconciled"] is True
-    patents = spark.read.parquet(str(tmp_path / "ws" / "patents")).toPandas()
+    patents = spark.read.parquet(str(ws / "patents")).toPandas()
     assert set(patents.jurisdiction) == {"XS"} and set(patents.language) == {"en"}
     assert patents.warnings.map(len).sum() == 0
     numbers = set(patents.publication_number)
     cited = [c for cs in patents.cited_publications for c in cs]
     assert len(cited) > 4 * len(patents) and set(cited) <= numbers
 
-    code, summary, err = cli(capsys, "domains", *ws)
-    assert code == 0, err
-    by_domain = summary["patents_by_domain"]
+    by_domain = stages["domains"]["patents_by_domain"]
     assert all(by_domain[d] > 50 for d in by_domain if d != "unassigned"), by_domain
     assert len(by_domain) == 7 and by_domain["unassigned"] == 0
-    found = spark.read.parquet(str(tmp_path / "ws" / "patent_domains")).toPandas()
+    found = spark.read.parquet(str(ws / "patent_domains")).toPandas()
     truth = pd.read_parquet(out / TRUTH)
     truth["publication_number"] = truth.publication_number.str.replace(
         r"^XS(\d+)(A1)$", r"XS-\1-\2", regex=True
     )
     pairs = set(zip(found.publication_number, found.domain, strict=True))
     assert all((p, d) in pairs for p, d in zip(truth.publication_number, truth.domain, strict=True))
+
+    grades = spark.read.parquet(str(ws / "grades")).toPandas()
+    assert len(grades) >= 6 and (ws / "report" / "index.html").is_file()
+    # Each stage ran with the small heap and partitions sized by the rule, and says so.
+    client = MlflowClient(tracking_uri=f"sqlite:///{ws / 'mlflow.db'}")
+    for name, result in stages.items():
+        tags = client.get_run(result["run_id"]).data.tags
+        assert tags["techscreen.spark.driver_memory"] == "600m", name
+        assert tags["techscreen.spark.shuffle_partitions_from"] == "auto", name
+        assert int(tags["techscreen.spark.shuffle_partitions"]) >= 2, name
+    assert int(
+        client.get_run(stages["ingest"]["run_id"]).data.tags["techscreen.spark.data_bytes"]
+    ) > sum(p.stat().st_size for p in out.glob("*.jsonl.gz"))
 
 
 def test_refuses_to_replace_a_folder_it_did_not_write(capsys, tmp_path):
