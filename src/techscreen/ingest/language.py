@@ -5,6 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 _MIN_CHARS = 12  # below this the classifier guesses; an unknown language is more honest
+# The classifier walks every byte in Python (most of ingest's time on long abstracts); the
+# first 300 characters decide: on the bundled sample 0 of 4,769 records change language
+# between 200 characters and the whole text, and 300 take a quarter of a 1,200-character one.
+_READ_CHARS = 300
 
 # The languages patent offices publish in: WIPO's ten PCT publication languages and those of
 # the national and regional offices. The classifier knows 97 languages; on short technical
@@ -30,5 +34,5 @@ def detect_language(text: str | None) -> str | None:
     """Return the ISO 639-1 code of ``text`` (e.g. ``en``, ``zh``), or None if too short."""
     if not text or len(text.strip()) < _MIN_CHARS:
         return None
-    lang, _ = _identifier().classify(text)
+    lang, _ = _identifier().classify(text[:_READ_CHARS])
     return lang
