@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from techscreen.io.handoff import sample_groups_to_pandas
+from techscreen.io.handoff import sample_groups_to_pandas, sample_to_pandas
 
 
 def _frame(spark, sizes: dict[str, int]):
@@ -32,3 +32,12 @@ def test_a_wrong_size_is_caught_and_the_group_sampled_again(spark):
     # "a" claimed 100x larger than it is: the cut keeps ~1% of it, far short of 200.
     wrong = sample_groups_to_pandas(frame, "g", limits, 1, "pub", sizes={"a": 300000, "b": 3000})
     pd.testing.assert_frame_equal(whole, wrong)
+
+
+def test_one_sample_cut_by_rank_first_is_the_same(spark):
+    frame = _frame(spark, {"x": 8000})
+    whole = sample_to_pandas(frame, 400, 3, "pub")
+    assert len(whole) == 400
+    pd.testing.assert_frame_equal(whole, sample_to_pandas(frame, 400, 3, "pub", size=8000))
+    # a size far above the truth leaves the cut short: sampled again without it
+    pd.testing.assert_frame_equal(whole, sample_to_pandas(frame, 400, 3, "pub", size=10**6))

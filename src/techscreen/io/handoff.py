@@ -13,19 +13,37 @@ from pyspark.sql import functions as F
 
 
 def sample_to_pandas(
-    frame: DataFrame, max_rows: int, seed: int = 0, order_by: str | None = None
+    frame: DataFrame,
+    max_rows: int,
+    seed: int = 0,
+    order_by: str | None = None,
+    size: int | None = None,
 ) -> pd.DataFrame:
     """At most ``max_rows`` rows of ``frame`` on the driver, chosen deterministically by ``seed``.
 
     Rows are ranked by a hash of ``order_by`` (or of the whole row) with the seed, and the
     first ``max_rows`` are taken: the same input gives the same sample whatever its
-    partitioning.
+    partitioning. ``size`` (about how many rows ``frame`` has) lets the rows be cut by their
+    rank first, as in :func:`sample_groups_to_pandas`: the same sample, less to join and sort.
     """
     key = F.col(order_by) if order_by else F.to_json(F.struct(*frame.columns))
-    ranked = frame.withColumn("_rank", F.xxhash64(F.lit(seed), key)).orderBy(
-        "_rank", *frame.columns[:1]
-    )
-    return ranked.limit(max_rows).drop("_rank").toPandas()
+    ranked = frame.withColumn("_rank", F.xxhash64(F.lit(seed), key))
+
+    def first(share: float) -> pd.DataFrame:
+        cut = ranked.where(_uniform() < share) if share < 1.0 else ranked
+        return cut.orderBy("_rank", *frame.columns[:1]).limit(max_rows).drop("_rank").toPandas()
+
+    share = _share(max_rows, size or 0)
+    if share < 1.0:
+        sample = first(share)
+        if len(sample) >= min(max_rows, size or 0):
+            return sample
+    return first(1.0)
+
+
+def _uniform() -> F.Column:
+    """The ``_rank`` hash (signed 64-bit) as a share of its range: uniform on [0, 1)."""
+    return F.col("_rank").cast("double") / float(2**64) + 0.5
 
 
 def sample_groups_to_pandas(
@@ -80,9 +98,7 @@ def _first_by_rank(
     ranked = ranked.where(wanted[F.col(group)].isNotNull())
     if cut:
         share = F.create_map(*[F.lit(x) for kv in sorted(cut.items()) for x in kv])
-        # _rank is a signed 64-bit hash: as a share of its range it is uniform on [0, 1).
-        uniform = F.col("_rank").cast("double") / float(2**64) + 0.5
-        ranked = ranked.where(uniform < F.coalesce(share[F.col(group)], F.lit(1.0)))
+        ranked = ranked.where(_uniform() < F.coalesce(share[F.col(group)], F.lit(1.0)))
     numbered = ranked.withColumn(
         "_n", F.row_number().over(Window.partitionBy(group).orderBy("_rank", order_by))
     )
