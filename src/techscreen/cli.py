@@ -67,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     for action, what in (
         ("build-static", "a model2vec static embedder distilled from MiniLM"),
         ("build-int8", "MiniLM exported to ONNX with int8 weights"),
-        ("build-lexical-zh", "the lexical-zh embedder fitted on embed.lexical.fit_corpus"),
+        (
+            "build-lexical-zh",
+            "the lexical-zh embedder fitted on embed.lexical.fit_corpus (workspace: the "
+            "workspace's patents routed to it, into WORKSPACE/models/lexical-zh)",
+        ),
     ):
         p = models_sub.add_parser(action, help=f"build {what} (path from embed settings)")
         p.add_argument("--force", action="store_true", help="rebuild even if it exists")
@@ -212,6 +216,20 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
         kind = args.action.removeprefix("build-").replace("int8", "minilm-int8")
         _check_outputs(settings, models=[kind])
         target = artifact_path(kind, settings.embed)
+        if target is None:  # lexical-zh fitted on the workspace: the embed stage's fit
+            from techscreen.stages.embed import fit_lexical, lexical_part
+
+            with _context(settings) as ctx:
+                fit = fit_lexical(ctx, lexical_part(ctx), force=args.force)
+            return {
+                "command": f"models {args.action}",
+                "path": fit["folder"],
+                "built": fit["action"] == "fitted",
+                "fit": fit["action"],
+                "corpus": fit["corpus"]["corpus"],
+                "fit_docs": fit["corpus"]["docs"],
+                "corpus_sha256": fit["corpus"]["texts_sha256"],
+            }
         if target.exists() and not args.force:
             return {"command": f"models {args.action}", "path": str(target), "built": False}
         return {

@@ -256,10 +256,18 @@ EmbedderName = Literal["minilm", "minilm-int8", "static", "lexical-zh"]
 FITTED_EMBEDDERS = ("static", "lexical-zh")
 
 
+# embed.lexical.fit_corpus: fit lexical-zh on the workspace's own patents routed to it.
+LEXICAL_FIT_WORKSPACE = "workspace"
+
+
 class LexicalSettings(_Strict):
     """``lexical-zh``: TF-IDF over jieba words + Han n-grams, SVD (``models build-lexical-zh``)."""
 
-    path: str = "models/lexical-zh"
+    path: str = Field(
+        "models/lexical-zh",
+        description="the model folder when fit_corpus is a path; a workspace's fits live in "
+        "<workspace>/models/lexical-zh/",
+    )
     dims: int = Field(256, ge=2, description="SVD dimensions")
     char_ngrams: list[int] = Field(
         default_factory=lambda: [1, 2], description="Han character n-gram lengths; [] = words"
@@ -273,11 +281,19 @@ class LexicalSettings(_Strict):
     )
     seed: int = Field(0, description="seed of the randomized SVD (the fit is deterministic)")
     fit_corpus: str = Field(
-        "data/sample",
-        description="texts the model is fitted on: raw patent files (any ingest format) or a "
-        "patents table (e.g. workspace/patents)",
+        LEXICAL_FIT_WORKSPACE,
+        description="texts the model is fitted on: 'workspace' = the patents of the workspace "
+        "being embedded that are routed to lexical-zh (refitted when they change, kept in "
+        "<workspace>/models/lexical-zh/); or a path: raw patent files (any ingest format) or "
+        "a patents table, fitted once into embed.lexical.path",
     )
     fit_max_docs: int = Field(20000, ge=3, description="at most this many fit texts (by hash)")
+    keep_fit: bool = Field(
+        False,
+        description="fit_corpus 'workspace': keep the workspace's current fit when its patents "
+        "changed (pipelines/update.yaml sets it, so vectors made before stay in the same "
+        "space); a workspace without a fit, or with other fit settings, is fitted anyway",
+    )
 
     @field_validator("char_ngrams")
     @classmethod

@@ -89,9 +89,9 @@ def external_inputs(settings: Settings, stage: str) -> str:
 
         return data_version(expand(settings.paths.input))
     if stage == "embed":
-        from techscreen.stages.embed import stage_embedders
+        from techscreen.stages.embed import embedder_inputs
 
-        return ",".join(e.embedder_id for e in stage_embedders(settings.embed).values())
+        return embedder_inputs(settings)
     if stage == "grade" and settings.grade.experts.scores:
         path = Path(settings.grade.experts.scores)
         return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
@@ -103,12 +103,28 @@ def fingerprint(settings: Settings, stage: str, upstream: dict[str, str]) -> str
     section = getattr(settings, stage).model_dump(
         mode="json", exclude=_RUN_SELECTORS.get(stage, set())
     )
+    if stage == "embed":
+        section = _routed_only(settings, section)
     return _digest(
         stage,
         section,
         external_inputs(settings, stage),
         {name: upstream[name] for name in reads(settings, stage)},
     )
+
+
+def _routed_only(settings: Settings, section: dict[str, Any]) -> dict[str, Any]:
+    """The embed section without the settings of fitted embedders no record is routed to.
+
+    ``embed.lexical`` (its fit settings, ``keep_fit``) changes nothing when no language is
+    routed to ``lexical-zh`` (``embed.routes={}``): a screening after an update (which sets
+    ``keep_fit``) then finds the embedding done.
+    """
+    from techscreen.embed.routing import RoutePlan
+
+    if "lexical-zh" in RoutePlan.from_settings(settings.embed).embedders:
+        return section
+    return {k: v for k, v in section.items() if k != "lexical"}
 
 
 # Who selects the run of a stage that later stages read: (settings section, key).

@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 from conftest import FIXTURES, ROOT, one_embedder
 from techscreen.cli import main
 from techscreen.config import load_settings
+from techscreen.embed.lexical import NO_FIT_ID
 from techscreen.embed.minilm import MiniLMEmbedder
 from techscreen.embed.registry import loaded
 from techscreen.embed.routing import kind_of
@@ -60,6 +61,8 @@ def test_first_run_embeds_every_patent_and_second_is_a_no_op(spark, capsys, work
     figures = first["embedders"][embedder_id]
     assert first["embedders"][lexical]["docs_routed"] == 0
     assert (workspace / "vectors" / f"embedder_id={lexical}").is_dir()
+    # lexical-zh is fitted on the workspace's routed patents: with none, nothing is fitted
+    assert lexical == NO_FIT_ID and not (workspace / "models").exists()
     assert 1.0 <= figures["padding_ratio"] <= 1.15
     assert 0.0 <= figures["truncation_rate"] < 0.5
     rows = vectors(spark, workspace).collect()

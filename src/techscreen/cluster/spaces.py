@@ -21,6 +21,7 @@ import numpy as np
 
 from techscreen.cluster.model import Assigned, NodeModel
 from techscreen.config import Settings
+from techscreen.embed.lexical_workspace import resolved
 from techscreen.embed.registry import named_embedder
 from techscreen.embed.routing import RoutePlan, check_one_space
 
@@ -82,7 +83,7 @@ class ClusterPlan:
             MixedSpacesError: if a group of ``embed.shared_spaces`` mixes embedders that
                 cannot share a space.
         """
-        e = settings.embed
+        e = resolved(settings)  # lexical-zh: the workspace's current fit, if it fits one
         chosen = settings.cluster.embedder
         routes = RoutePlan({}, chosen) if chosen else RoutePlan.from_settings(e)
         ids = {name: named_embedder(e, name).embedder_id for name in routes.embedders}

@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ from techscreen.io.files import staged_dir
 logger = logging.getLogger(__name__)
 
 KIND = "lexical-zh"
+NO_FIT_ID = f"{KIND}-nofit"
+"""The embedder id of a :class:`LexicalEmbedder` without a folder: a workspace where no
+record was ever routed to ``lexical-zh`` has no fit (:mod:`techscreen.embed.lexical_workspace`)."""
 REBUILD_COMMAND = "techscreen models build-lexical-zh"
 FORMAT_VERSION = 1
 CONFIG = "config.json"
@@ -371,6 +375,11 @@ class LexicalEmbedder(FolderEmbedder):
                 f"no lexical-zh model at {self.folder} (missing {', '.join(missing)}): "
                 f"build it with `{REBUILD_COMMAND}`"
             )
+
+    @cached_property
+    def embedder_id(self) -> str:
+        """:data:`NO_FIT_ID` without a folder (no fit), else the digest of the model files."""
+        return NO_FIT_ID if not self.path else super().embedder_id
 
     def model_fingerprint(self) -> str:
         """Digest of the model files (vocabulary, idf, projection, config with the corpus)."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from techscreen.config import EmbedSettings
+from techscreen.config import LEXICAL_FIT_WORKSPACE, EmbedSettings
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +54,27 @@ def build(kind: str, settings: EmbedSettings) -> Path:
 
 
 def build_lexical_zh(settings: EmbedSettings) -> Path:
-    """Fit ``lexical-zh`` on ``embed.lexical.fit_corpus`` and save it at its path."""
+    """Fit ``lexical-zh`` on the path ``embed.lexical.fit_corpus`` and save it at its path.
+
+    A fit on the workspace (``fit_corpus: workspace``) is the embed stage's, or
+    ``techscreen models build-lexical-zh``'s with a workspace: see
+    :mod:`techscreen.embed.lexical_workspace`.
+    """
     from techscreen.embed.lexical import build_lexical
+    from techscreen.embed.lexical_workspace import fits_workspace
     from techscreen.embed.static_fit import read_corpus
 
     lx = settings.lexical
     if not lx.fit_corpus:
-        raise ValueError("lexical-zh is fitted on a corpus: set embed.lexical.fit_corpus")
+        raise ValueError(
+            "lexical-zh is fitted on a corpus: set embed.lexical.fit_corpus (workspace, or "
+            "a folder of patent files or a patents table)"
+        )
+    if fits_workspace(settings):
+        raise ValueError(
+            "embed.lexical.fit_corpus is 'workspace': the fit is made on a workspace's patents "
+            "(techscreen embed, or techscreen models build-lexical-zh with its paths.workspace)"
+        )
     texts, corpus = read_corpus(
         lx.fit_corpus, recipe=settings.text_recipe, max_docs=lx.fit_max_docs
     )
@@ -88,7 +102,13 @@ _SECTIONS = {"static": "static", "minilm-int8": "int8", "lexical-zh": "lexical"}
 
 
 def artifact_path(kind: str, settings: EmbedSettings) -> Path | None:
-    """The folder :func:`build` writes for embedder ``kind``; None if it builds nothing."""
+    """The folder :func:`build` writes for embedder ``kind``; None if it builds nothing.
+
+    None for ``lexical-zh`` fitted on the workspace: its fits live in the workspace
+    (:mod:`techscreen.embed.lexical_workspace`), made by the embed stage.
+    """
+    if kind == "lexical-zh" and settings.lexical.fit_corpus == LEXICAL_FIT_WORKSPACE:
+        return None
     section = _SECTIONS.get(kind)
     folder = getattr(settings, section).path if section else ""
     return Path(folder) if folder else None

@@ -49,6 +49,21 @@ def held_out(publication_number: str) -> bool:
     return _hash_key(publication_number) % HOLDOUT_BUCKETS == 0
 
 
+def held_out_column(column: str = "publication_number") -> Any:
+    """Spark twin of :func:`held_out` (a boolean column), for fits on a patents table.
+
+    The 64-bit key is the first 16 hex digits of the sha256; it is taken as two 32-bit
+    halves, and since 2**32 ≡ 1 (mod 5) the key's remainder is that of the halves' sum.
+    """
+    from pyspark.sql import functions as F
+
+    assert 2**32 % HOLDOUT_BUCKETS == 1  # what the sum of the halves relies on
+    digest = F.sha2(F.col(column).cast("string"), 256)
+    high = F.conv(F.substring(digest, 1, 8), 16, 10).cast("long")
+    low = F.conv(F.substring(digest, 9, 8), 16, 10).cast("long")
+    return F.pmod(high + low, F.lit(HOLDOUT_BUCKETS)) == 0
+
+
 def _is_table(path: Path) -> bool:
     return path.is_dir() and any(path.rglob("*.parquet"))
 

@@ -10,11 +10,18 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from techscreen.config import EmbedSettings
+from techscreen.config import EmbedSettings, Settings
 from techscreen.embed.base import Embedder
 from techscreen.embed.lexical import KIND as LEXICAL_KIND
+from techscreen.embed.lexical import NO_FIT_ID
 from techscreen.embed.lexical_log import log_lexical_model
-from techscreen.embed.models import ensure_built
+from techscreen.embed.lexical_workspace import (
+    describe,
+    fit_on_workspace,
+    fits_workspace,
+    resolved,
+)
+from techscreen.embed.models import ensure_built, lexical_options
 from techscreen.embed.quality import knn_agreement, main_subclass
 from techscreen.embed.registry import named_embedder
 from techscreen.embed.routing import RoutePlan, kind_of, routed
@@ -46,12 +53,55 @@ def existing_vectors(ctx: Context, embedder_id: str) -> DataFrame | None:
 
 
 def stage_embedders(settings: EmbedSettings) -> dict[str, Embedder]:
-    """Every embedder the routing plan sends records to (built first if need be), by name."""
+    """Every embedder the routing plan sends records to (built first if need be), by name.
+
+    ``lexical-zh`` fitted on the workspace is not built here: ``settings`` must already name
+    its fit (:func:`techscreen.embed.lexical_workspace.resolved`, after
+    :func:`fit_lexical`).
+    """
+    return stage_embedders_named(settings, RoutePlan.from_settings(settings).embedders)
+
+
+def embedder_inputs(settings: Settings) -> str:
+    """What the embed stage reads from outside the workspace: its embedders' ids.
+
+    ``lexical-zh`` fitted on the workspace depends on the workspace's patents and the fit
+    settings only, both in the stage's fingerprint already: it stands as one constant, so
+    the fingerprint is the same before and after the stage fits it.
+    """
+    e = settings.embed
+    names = RoutePlan.from_settings(e).embedders
+    on_workspace = fits_workspace(e) and LEXICAL_KIND in names
+    built = stage_embedders_named(
+        e, tuple(n for n in names if n != LEXICAL_KIND or not on_workspace)
+    )
+    return ",".join(
+        built[n].embedder_id if n in built else f"{LEXICAL_KIND}@workspace" for n in names
+    )
+
+
+def stage_embedders_named(settings: EmbedSettings, names: tuple[str, ...]) -> dict[str, Embedder]:
+    """:func:`stage_embedders` for the embedders ``names`` only."""
     out = {}
-    for name in RoutePlan.from_settings(settings).embedders:
+    for name in names:
         ensure_built(settings.model_copy(update={"embedder": name}))
         out[name] = named_embedder(settings, name)
     return out
+
+
+def lexical_part(ctx: Context) -> DataFrame:
+    """The workspace's patents (within ``embed.domains``) routed to ``lexical-zh``."""
+    s = ctx.settings
+    plan = RoutePlan.from_settings(s.embed)
+    patents = _in_domains(ctx, read_table(ctx.spark, s, "patents"), s.embed.domains)
+    return routed(patents, plan)[LEXICAL_KIND]
+
+
+def fit_lexical(ctx: Context, part: DataFrame, *, force: bool = False) -> dict[str, Any]:
+    """Fit (or reuse) the workspace's ``lexical-zh`` on ``part``; say which corpus, in the log."""
+    fit = fit_on_workspace(ctx.settings, part, lexical_options(ctx.settings.embed), force=force)
+    log.info("embed: %s", describe(fit))
+    return fit
 
 
 def run_embed(ctx: Context) -> dict[str, Any]:
@@ -65,12 +115,17 @@ def run_embed(ctx: Context) -> dict[str, Any]:
     """
     s = ctx.settings
     plan = RoutePlan.from_settings(s.embed)
-    embedders = stage_embedders(s.embed)
     upstream = table_meta(s, "patents")
     patents = _in_domains(ctx, read_table(ctx.spark, s, "patents"), s.embed.domains)
     parts = routed(patents, plan)
+    fit = None
+    if LEXICAL_KIND in parts and fits_workspace(s.embed):
+        fit = fit_lexical(ctx, parts[LEXICAL_KIND])
+    embedders = stage_embedders(resolved(s))
 
     with ctx.tracker.stage("embed", upstream={"patents": upstream.get("run_id", "")}) as run:
+        if fit is not None:
+            run.log(params=_fit_params(fit))
         run.log(
             params={
                 "embedders": {n: e.get_params() for n, e in embedders.items()},
@@ -106,12 +161,26 @@ def run_embed(ctx: Context) -> dict[str, Any]:
     return {"run_id": run.run_id, "embedder_ids": list(results), **totals, "embedders": results}
 
 
+def _fit_params(fit: dict[str, Any]) -> dict[str, Any]:
+    """The MLflow params naming the corpus the workspace's ``lexical-zh`` was fitted on."""
+    corpus = fit["corpus"]
+    return {
+        f"{LEXICAL_KIND}.fit": fit["action"],
+        f"{LEXICAL_KIND}.fit_corpus": corpus["corpus"],
+        f"{LEXICAL_KIND}.fit_docs": corpus["docs"],
+        f"{LEXICAL_KIND}.fit_routed_docs": corpus["routed_docs"],
+        f"{LEXICAL_KIND}.fit_languages": corpus.get("languages") or "-",
+        f"{LEXICAL_KIND}.corpus_sha256": corpus["texts_sha256"],
+        f"{LEXICAL_KIND}.fit_folder": fit["folder"] or "-",
+    }
+
+
 def _embed_part(
     ctx: Context, run: Any, embedder: Embedder, part: DataFrame, meta: dict[str, str]
 ) -> dict[str, Any]:
     """Embed one embedder's routed rows not embedded yet; its counts, rates and quality."""
     s, eid = ctx.settings, embedder.embedder_id
-    if embedder.kind == LEXICAL_KIND:
+    if embedder.kind == LEXICAL_KIND and eid != NO_FIT_ID:
         log_lexical_model(run.client, run.run_id, embedder.path, max_tokens=embedder.max_tokens)
     done = existing_vectors(ctx, eid)
     todo = part if done is None else part.join(done.select(*KEY), KEY, "left_anti")
