@@ -13,6 +13,7 @@ exact commands the wrappers run.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import shutil
@@ -103,6 +104,25 @@ def _kill_all(pids: list[int], grace: float = 10.0) -> None:
         if _alive(pid):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# 1,500 real English applications of one USPTO week, spread over all six domains
+CORPUS = ROOT / "data" / "sample" / "ipa_week" / "uspto_ipa230105_applications.jsonl.gz"
+
+
+def half_corpus(folder: Path, files: int = 1) -> Path:
+    """Every other record of CORPUS (750, still over every domain), in a folder of its own,
+    dealt round-robin into ``files`` files (each a split of its own: gzip is read whole)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as f:
+        lines = f.readlines()[::2]
+    stem = CORPUS.name.removesuffix(".jsonl.gz")
+    for i in range(files):
+        name = CORPUS.name if files == 1 else f"{stem}_{i}.jsonl.gz"
+        with gzip.open(folder / name, "wt", encoding="utf-8") as f:
+            f.writelines(lines[i::files])
+    return folder
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ SparkContext (tests/conftest.py), and one Python process can hold only one.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
@@ -19,21 +18,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from cluster_mode.standalone import half_corpus
+
 ROOT = Path(__file__).resolve().parents[2]
-# 1,500 real English applications of one USPTO week, spread over all six domains; every
-# other one is screened (750), which keeps the domains and halves the two runs' time
-CORPUS = ROOT / "data" / "sample" / "ipa_week" / "uspto_ipa230105_applications.jsonl.gz"
 TECHSCREEN = Path(sys.executable).parent / "techscreen"
-
-
-def _half_corpus(folder: Path) -> Path:
-    """Every other record of CORPUS, in a folder of its own."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with gzip.open(CORPUS, "rt", encoding="utf-8") as f:
-        lines = f.readlines()[::2]
-    with gzip.open(folder / CORPUS.name, "wt", encoding="utf-8") as f:
-        f.writelines(lines)
-    return folder
 
 
 def _screen(workspace: Path, corpus: Path, master: str, *extra: str, timeout: float = 600) -> dict:
@@ -81,7 +69,7 @@ def _grades(workspace: Path) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_standalone_cluster_grades_as_local_mode(standalone_cluster, tracking_server, tmp_path):
-    corpus = _half_corpus(tmp_path / "input")
+    corpus = half_corpus(tmp_path / "input")
     started = time.monotonic()
     cluster = _screen(
         tmp_path / "cluster",

@@ -17,6 +17,9 @@ from techscreen.schema import PATENTS, RECORD
 
 MERGE_RULE = "most_complete"
 KEY = "publication_number"
+# Up to this many repeated numbers are broadcast to every task (~50 MB); more are joined by
+# a shuffle like any large table.
+BROADCAST_KEYS = 1_000_000
 CONTENT = (
     "title",
     "abstract",
@@ -69,10 +72,13 @@ def merge_duplicates(rows: DataFrame) -> DataFrame:
 
     Only the records of numbers seen more than once are shuffled and ranked; the others
     (nearly all, in a large corpus) pass through with their lists sorted and deduplicated,
-    exactly what the rule gives a group of one. Finding the repeated numbers shuffles the
-    numbers alone, and adaptive execution broadcasts them when they are few.
+    exactly what the rule gives a group of one, and keep their input partitioning. Finding
+    the repeated numbers shuffles the numbers alone; up to :data:`BROADCAST_KEYS` of them are
+    broadcast, so the records are never shuffled for them.
     """
-    repeated = rows.groupBy(KEY).count().where(F.col("count") > 1).select(KEY)
+    repeated = rows.groupBy(KEY).count().where(F.col("count") > 1).select(KEY).persist()
+    if repeated.count() <= BROADCAST_KEYS:
+        repeated = F.broadcast(repeated)  # so the records themselves are not shuffled
     once = rows.join(repeated, KEY, "left_anti")
     several = _merged_groups(rows.join(repeated, KEY, "left_semi"))
     alone = once.select(
