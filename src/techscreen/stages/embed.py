@@ -184,7 +184,7 @@ def _embed_part(
         log_lexical_model(run.client, run.run_id, embedder.path, max_tokens=embedder.max_tokens)
     done = existing_vectors(ctx, eid)
     todo = part if done is None else part.join(done.select(*KEY), KEY, "left_anti")
-    routed_rows, pending = part.count(), todo.count()
+    routed_rows, pending = _routed_and_pending(part, done)
     summary: dict[str, Any] = {"docs_routed": routed_rows, "docs_pending": pending}
     if pending == 0 and done is None:
         # No record of this corpus is in the embedder's languages (lexical-zh on an English
@@ -206,8 +206,18 @@ def _embed_part(
     summary.update(batch_stats(ctx, [str(f) for f in files], part, embedder.english_only))
     summary["docs_per_s"] = round(summary["docs_embedded"] / seconds, 2)
     summary["seconds"] = round(seconds, 1)
-    summary["ipc_knn_agreement_at_10"] = ipc_knn_agreement(ctx, eid, part)
+    summary["ipc_knn_agreement_at_10"] = ipc_knn_agreement(ctx, eid, part, size=routed_rows)
     return summary
+
+
+def _routed_and_pending(part: DataFrame, done: DataFrame | None) -> tuple[int, int]:
+    """Rows routed to an embedder, and those of them it has no vector for: one pass."""
+    if done is None:
+        n = part.count()
+        return n, n
+    marked = part.select(*KEY).join(done.select(*KEY, F.lit(True).alias("_done")), KEY, "left")
+    row = marked.agg(F.count("*").alias("n"), F.count("_done").alias("done")).first()
+    return int(row["n"]), int(row["n"]) - int(row["done"])
 
 
 def fixed_batches(todo: DataFrame, rows: int, window: int) -> DataFrame:
@@ -259,9 +269,12 @@ def batch_stats(
 
 
 def ipc_knn_agreement(
-    ctx: Context, embedder_id: str, patents: DataFrame, k: int = 10
+    ctx: Context, embedder_id: str, patents: DataFrame, k: int = 10, size: int | None = None
 ) -> float | None:
-    """``ipc_knn_agreement@10`` of this embedder's vectors on a deterministic sample."""
+    """``ipc_knn_agreement@10`` of this embedder's vectors on a deterministic sample.
+
+    ``size``: about how many of ``patents`` have vectors (lets the sample be cut first).
+    """
     vectors = existing_vectors(ctx, embedder_id)
     joined = vectors.where(F.col("vector").isNotNull()).join(
         patents.select(*KEY, "ipc_codes", "cpc_codes"), KEY
@@ -270,6 +283,7 @@ def ipc_knn_agreement(
         joined.select("publication_number", "vector", "ipc_codes", "cpc_codes"),
         ctx.settings.embed.knn_sample,
         order_by="publication_number",
+        size=size,
     )
     labels = [main_subclass(i, c) for i, c in zip(sample.ipc_codes, sample.cpc_codes, strict=True)]
     if sum(label is not None for label in labels) <= k:
