@@ -268,17 +268,31 @@ class LexicalSettings(_Strict):
         description="the model folder when fit_corpus is a path; a workspace's fits live in "
         "<workspace>/models/lexical-zh/",
     )
-    dims: int = Field(256, ge=2, description="SVD dimensions")
+    dims: int = Field(128, ge=2, description="SVD dimensions")
     char_ngrams: list[int] = Field(
         default_factory=lambda: [1, 2], description="Han character n-gram lengths; [] = words"
     )
     hmm: bool = Field(False, description="jieba's HMM joins unknown characters into words")
     simplify: bool = Field(True, description="traditional → simplified characters (OpenCC)")
     min_df: int = Field(2, ge=1, description="a feature occurs in at least this many fit texts")
-    max_df: float = Field(0.5, gt=0.0, le=1.0, description="… and in at most this share")
+    max_df: float = Field(0.2, gt=0.0, le=1.0, description="… and in at most this share")
     max_features: int = Field(
         65536, ge=16, description="features kept (by document frequency); × dims float32 weights"
     )
+    title_weight: int = Field(
+        3,
+        ge=1,
+        description="a title's features count this many times (text_recipe title_abstract; "
+        "the other recipes: 1)",
+    )
+    center: bool = Field(True, description="subtract the fit texts' mean vector")
+    neighbours: int = Field(
+        50,
+        ge=0,
+        description="pull a vector toward the mean of its this many nearest fit texts "
+        "(pseudo-relevance feedback; 0 = none; their vectors are saved in the model)",
+    )
+    neighbour_weight: float = Field(1.0, ge=0.0, description="the weight of that mean")
     seed: int = Field(0, description="seed of the randomized SVD (the fit is deterministic)")
     fit_corpus: str = Field(
         LEXICAL_FIT_WORKSPACE,

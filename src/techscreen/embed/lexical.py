@@ -4,11 +4,13 @@ No multilingual transformer ships in a package we can install offline, and MiniL
 English model) sees Chinese as a string of characters. This embedder is honest about being
 *lexical*: a text's vector is its sublinear TF-IDF over jieba words and Han character
 n-grams (:mod:`techscreen.embed.zh_text`; words of every other script too — English,
-German, Korean, Russian, Japanese katakana — since corpora are mixed),
-projected by a truncated SVD (latent semantic analysis) to ``dims`` dimensions and
-L2-normalised. Texts that share vocabulary, or vocabulary that co-occurs in the fit corpus,
-come out close; synonyms that never co-occur do not, and a Chinese and an English text
-about the same thing share no feature at all.
+German, Korean, Russian, Japanese katakana — since corpora are mixed; the title's features
+counted ``title_weight`` times), projected by a truncated SVD (latent semantic analysis) to
+``dims`` dimensions, centred on the fit corpus's mean, then pulled toward the mean of its
+``neighbours`` nearest fit texts (pseudo-relevance feedback) and L2-normalised. Texts that
+share vocabulary, or vocabulary that co-occurs in the fit corpus, come out close; synonyms
+that never co-occur do not, and a Chinese and an English text about the same thing share
+no feature at all.
 
 :class:`LexicalModel` follows the scikit-learn contract (``fit`` returns ``self``, learned
 state ends in ``_``); :func:`build_lexical` fits one and saves it with a model card;
@@ -45,15 +47,21 @@ NO_FIT_ID = f"{KIND}-nofit"
 """The embedder id of a :class:`LexicalEmbedder` without a folder: a workspace where no
 record was ever routed to ``lexical-zh`` has no fit (:mod:`techscreen.embed.lexical_workspace`)."""
 REBUILD_COMMAND = "techscreen models build-lexical-zh"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the fit corpus's mean and its texts' vectors are saved (centring, neighbours)."""
+READS_FORMATS = (1, 2)
 CONFIG = "config.json"
 VOCABULARY = "vocabulary.json"
 IDF = "idf.npy"
 COMPONENTS = "components.npy"
+MEAN = "mean.npy"
+NEIGHBOURS = "neighbours.npy"
 CARD_JSON = "card.json"
 CARD_MD = "README.md"
 # The files that define the vectors (the card and README carry a build date: not these).
 MODEL_FILES = (CONFIG, VOCABULARY, IDF, COMPONENTS)
+# … and those of format 2 (a format-1 model has none: no centring, no neighbours).
+MODEL_FILES_2 = (MEAN, NEIGHBOURS)
 # LexicalModel's parameters, as config.json records them.
 PARAMS = (
     "dims",
@@ -64,11 +72,23 @@ PARAMS = (
     "max_df",
     "max_features",
     "max_words",
+    "title_weight",
+    "center",
+    "neighbours",
+    "neighbour_weight",
     "seed",
     "analyser_version",
 )
 # What a config.json without a key (a model built before the key existed) was built with.
-_LEGACY_PARAMS = {"analyser_version": 1}
+_LEGACY_PARAMS = {
+    "analyser_version": 1,
+    "title_weight": 1,
+    "center": False,
+    "neighbours": 0,
+    "neighbour_weight": 0.0,
+}
+TITLE_SEPARATOR = ". "
+"""How the ``title_abstract`` text recipe joins a title to its abstract (``embed.text``)."""
 
 
 def corpus_sha256(texts: Sequence[str]) -> str:
@@ -89,6 +109,15 @@ class LexicalModel:
         max_features: the most frequent features kept (by document frequency); the model
             holds ``max_features × dims`` float32 weights.
         max_words: words of a fit text read (the embedder truncates at ``max_tokens``).
+        title_weight: the features of a text's title — what comes before its first
+            :data:`TITLE_SEPARATOR`, as the ``title_abstract`` recipe joins them — count
+            this many times (1: no weight; a title names the invention in a few words).
+        center: subtract the fit texts' mean vector after the projection (the mean is the
+            direction every patent shares: its vocabulary of patent language).
+        neighbours: pull each vector toward the mean of its this many nearest fit texts
+            (pseudo-relevance feedback; 0: none). The fit texts' vectors are saved with the
+            model (``fit_docs × dims`` float32).
+        neighbour_weight: the weight of that mean (1: as much as the text's own vector).
         seed: the randomized SVD's seed.
         analyser_version: the :class:`Analyser` version (2: words of every script; 1: Han
             and ASCII text only, what models built before version 2 read).
@@ -97,14 +126,18 @@ class LexicalModel:
     def __init__(
         self,
         *,
-        dims: int = 256,
+        dims: int = 128,
         char_ngrams: Sequence[int] = (1, 2),
         hmm: bool = False,
         simplify: bool = True,
         min_df: int = 2,
-        max_df: float = 0.5,
+        max_df: float = 0.2,
         max_features: int = 65536,
         max_words: int = 256,
+        title_weight: int = 3,
+        center: bool = True,
+        neighbours: int = 50,
+        neighbour_weight: float = 1.0,
         seed: int = 0,
         analyser_version: int = ANALYSER_VERSION,
     ) -> None:
@@ -116,6 +149,10 @@ class LexicalModel:
         self.max_df = max_df
         self.max_features = max_features
         self.max_words = max_words
+        self.title_weight = title_weight
+        self.center = center
+        self.neighbours = neighbours
+        self.neighbour_weight = neighbour_weight
         self.seed = seed
         self.analyser_version = analyser_version
 
@@ -137,8 +174,20 @@ class LexicalModel:
             )
         return found
 
+    def features(
+        self, texts: Sequence[str | None], max_words: int | None = None
+    ) -> tuple[list[list[str]], list[int]]:
+        """The features of each text (its title's ``title_weight`` times) and its word count."""
+        features, counts = self.analyser.analyse_all(texts, max_words)
+        if self.title_weight > 1:
+            for doc, text in zip(features, texts, strict=True):
+                if text and TITLE_SEPARATOR in text:
+                    title = self.analyser.analyse(text.split(TITLE_SEPARATOR, 1)[0], max_words)[0]
+                    doc.extend(title * (self.title_weight - 1))
+        return features, counts
+
     def fit(self, texts: Sequence[str]) -> LexicalModel:
-        """Learn the vocabulary, idf and SVD projection from ``texts``.
+        """Learn the vocabulary, idf, SVD projection, mean and fit vectors from ``texts``.
 
         Raises:
             ValueError: if fewer than 3 texts or 3 features survive the document-frequency
@@ -147,7 +196,7 @@ class LexicalModel:
         from sklearn.decomposition import TruncatedSVD
 
         started = time.perf_counter()
-        features, _ = self.analyser.analyse_all(texts, self.max_words)
+        features, _ = self.features(texts, self.max_words)
         n = len(features)
         df: Counter[str] = Counter()
         for doc in features:
@@ -170,6 +219,15 @@ class LexicalModel:
         svd = TruncatedSVD(k, algorithm="randomized", n_iter=7, random_state=self.seed).fit(x)
         self.components_ = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
         self.explained_variance_ = float(svd.explained_variance_ratio_.sum())
+        projected = np.asarray(x @ self.components_, dtype=np.float32)
+        self.mean_ = (
+            projected.mean(axis=0) if self.center else np.zeros(k, dtype=np.float32)
+        ).astype(np.float32)
+        self.neighbours_ = (
+            _unit(projected - self.mean_, x.getnnz(axis=1) > 0)
+            if self.neighbours
+            else np.zeros((0, k), dtype=np.float32)
+        )
         self.fit_docs_ = n
         self.fit_seconds_ = round(time.perf_counter() - started, 1)
         logger.info(
@@ -202,12 +260,31 @@ class LexicalModel:
         return x
 
     def project(self, features: Sequence[Sequence[str]]) -> np.ndarray:
-        """Float32 vectors (not normalised) of texts already analysed."""
-        return np.asarray(self._tfidf(features) @ self.components_, dtype=np.float32)
+        """Float32 vectors (not normalised) of texts already analysed (:meth:`features`).
+
+        The TF-IDF row times the SVD projection, less the fit mean; with ``neighbours``,
+        made unit and added ``neighbour_weight`` times the mean of the ``neighbours``
+        closest fit vectors. A text without a known feature stays a zero vector.
+        """
+        x = self._tfidf(features)
+        known = x.getnnz(axis=1) > 0
+        v = np.asarray(x @ self.components_, dtype=np.float32) - self.mean_
+        m = min(self.neighbours, len(self.neighbours_))
+        if m and len(v):
+            from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
+
+            v = _unit(v, known)
+            # one BLAS thread: a batch's product is small, and Spark runs a worker per core
+            with threadpool_limits(1, user_api="blas"):
+                sims = v @ self.neighbours_.T
+            nearest = np.argpartition(-sims, m - 1, axis=1)[:, :m]
+            v = v + np.float32(self.neighbour_weight) * self.neighbours_[nearest].mean(axis=1)
+        v[~known] = 0.0
+        return np.ascontiguousarray(v, dtype=np.float32)
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
         """Float32 vectors (not normalised) of ``texts``, truncated at ``max_words``."""
-        return self.project(self.analyser.analyse_all(texts, self.max_words)[0])
+        return self.project(self.features(texts, self.max_words)[0])
 
     def config(self, corpus: dict[str, Any]) -> dict[str, Any]:
         """What ``config.json`` holds: parameters, library versions, corpus fingerprint."""
@@ -231,21 +308,30 @@ class LexicalModel:
         (folder / VOCABULARY).write_text(json.dumps(vocabulary, ensure_ascii=False), "utf-8")
         np.save(folder / IDF, self.idf_)
         np.save(folder / COMPONENTS, self.components_)
+        np.save(folder / MEAN, self.mean_)
+        np.save(folder / NEIGHBOURS, self.neighbours_)
 
     @classmethod
     def read(cls, folder: Path) -> tuple[LexicalModel, dict[str, Any]]:
         """The fitted model saved in ``folder``, and its config."""
         config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-        if config.get("format_version") != FORMAT_VERSION:
+        if config.get("format_version") not in READS_FORMATS:
             raise ValueError(
                 f"{folder} holds lexical model format {config.get('format_version')}, this "
-                f"techscreen reads {FORMAT_VERSION}: rebuild it with `{REBUILD_COMMAND}`"
+                f"techscreen reads {READS_FORMATS}: rebuild it with `{REBUILD_COMMAND}`"
             )
         model = cls(**{k: config.get(k, _LEGACY_PARAMS.get(k)) for k in PARAMS})
         vocabulary = json.loads((folder / VOCABULARY).read_text(encoding="utf-8"))
         model.vocabulary_ = {f: i for i, f in enumerate(vocabulary)}
         model.idf_ = np.load(folder / IDF)
         model.components_ = np.load(folder / COMPONENTS)
+        k = model.components_.shape[1]
+        if config["format_version"] >= 2:
+            model.mean_ = np.load(folder / MEAN)
+            model.neighbours_ = np.load(folder / NEIGHBOURS)
+        else:
+            model.mean_ = np.zeros(k, dtype=np.float32)
+            model.neighbours_ = np.zeros((0, k), dtype=np.float32)
         model.fit_docs_ = config["fit_docs"]
         return model, config
 
@@ -282,7 +368,9 @@ def build_lexical(
         "corpus": corpus,
         "explained_variance": round(model.explained_variance_, 4),
         "fit_seconds": model.fit_seconds_,
-        "size_mb": round((model.components_.nbytes + model.idf_.nbytes) / 2**20, 1),
+        "size_mb": round(
+            (model.components_.nbytes + model.idf_.nbytes + model.neighbours_.nbytes) / 2**20, 1
+        ),
         "build_date": datetime.now(UTC).isoformat(timespec="seconds"),
         "rebuild_command": REBUILD_COMMAND,
     }
@@ -294,18 +382,34 @@ def build_lexical(
     return out_dir
 
 
+def _unit(v: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Rows of ``v`` scaled to unit length; rows where ``keep`` is False are zeros."""
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    out = v / np.maximum(norms, np.float32(1e-12))
+    out[~keep] = 0.0
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 def card_markdown(facts: dict[str, Any]) -> str:
     """The model card (``README.md`` of the model folder): the facts of ``card.json``."""
     corpus = "\n".join(f"| {k} | `{v}` |" for k, v in facts["corpus"].items())
     ngrams = ", ".join(str(n) for n in facts["char_ngrams"]) or "none"
+    centred = "centred on the fit texts' mean, " if facts["center"] else ""
+    pulled = (
+        f"pulled toward the mean of its {facts['neighbours']} nearest fit texts (weight "
+        f"{facts['neighbour_weight']}; their vectors are in the model) "
+        if facts["neighbours"]
+        else ""
+    )
     return f"""# lexical-zh: a lexical embedder for Chinese (and mixed) patent text
 
 **What it is.** Latent semantic analysis fitted on a patent corpus: each text becomes
 sublinear TF-IDF weights over jieba words (and lower-case words of every other script:
 Latin, Cyrillic, Hangul, katakana …) plus character n-grams of lengths {ngrams} of Han runs
-(and of Hangul and katakana words), projected by a truncated SVD to {facts["dim"]}
-dimensions and L2-normalised. Text is normalised first (NFKC: full-width → half-width;
-lower case; traditional → simplified with OpenCC). No neural network, no download.
+(and of Hangul and katakana words), its title's features counted {facts["title_weight"]}
+times, projected by a truncated SVD to {facts["dim"]} dimensions, {centred}{pulled}and
+L2-normalised. Text is normalised first (NFKC: full-width → half-width; lower case;
+traditional → simplified with OpenCC). No neural network, no download.
 
 **What it is not.** It is *lexical, not semantic*. Two texts are close when they share
 words or character n-grams, or words that co-occur in the fit corpus; synonyms that never
@@ -368,6 +472,10 @@ class LexicalEmbedder(FolderEmbedder):
     ) -> None:
         super().__init__(path=path, max_tokens=max_tokens, batch_size=batch_size)
 
+    def _files(self) -> tuple[str, ...]:
+        """The model files of this folder's format (format 2 adds the mean and neighbours)."""
+        return MODEL_FILES + tuple(n for n in MODEL_FILES_2 if (self.folder / n).is_file())
+
     def _check_folder(self) -> None:
         missing = [name for name in MODEL_FILES if not (self.folder / name).is_file()]
         if missing:
@@ -385,7 +493,7 @@ class LexicalEmbedder(FolderEmbedder):
         """Digest of the model files (vocabulary, idf, projection, config with the corpus)."""
         self._check_folder()
         digest = hashlib.sha256()
-        for name in MODEL_FILES:
+        for name in self._files():
             digest.update(name.encode())
             digest.update((self.folder / name).read_bytes())
         return digest.hexdigest()
@@ -432,10 +540,10 @@ class LexicalEmbedder(FolderEmbedder):
 
     def encode_counted(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors and word counts from one analysis (segmenting is most of the cost)."""
-        features, counts = self.model_.analyser.analyse_all(texts, self.max_tokens)
+        features, counts = self.model_.features(texts, self.max_tokens)
         vectors = self.model_.project(features)
         return self.normalised(vectors), np.asarray(counts, dtype=np.int64)
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        features, _ = self.model_.analyser.analyse_all(texts, self.max_tokens)
+        features, _ = self.model_.features(texts, self.max_tokens)
         return self.model_.project(features)

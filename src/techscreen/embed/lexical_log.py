@@ -49,7 +49,8 @@ def log_lexical_model(
     embedder = LexicalEmbedder(path=str(folder), max_tokens=max_tokens)
     eid = embedder.embedder_id  # checks the folder first
     card = json.loads((folder / CARD_JSON).read_text(encoding="utf-8"))
-    params = {k: str(card[k]) for k in (*PARAMS, "dim", "features", "fit_docs")}
+    # a card of a model built before a parameter existed lacks its key
+    params = {k: str(card.get(k, "")) for k in (*PARAMS, "dim", "features", "fit_docs")}
     corpus = card["corpus"]
     tags = {
         TAG_CORPUS: card["corpus_sha256"],

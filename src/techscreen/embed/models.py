@@ -93,6 +93,11 @@ def lexical_options(settings: EmbedSettings) -> dict[str, Any]:
         "max_df": lx.max_df,
         "max_features": lx.max_features,
         "max_words": settings.max_tokens,
+        # only the title_abstract recipe puts a title first, before ". "
+        "title_weight": lx.title_weight if settings.text_recipe == "title_abstract" else 1,
+        "center": lx.center,
+        "neighbours": lx.neighbours,
+        "neighbour_weight": lx.neighbour_weight,
         "seed": lx.seed,
     }
 
