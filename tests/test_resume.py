@@ -260,3 +260,21 @@ def test_a_changed_setting_reruns_exactly_the_stages_downstream_of_it(crashed):
     for name in ("graph", "grade", "report"):
         assert summary["stages"][name]["run_id"] != before[name]["run_id"]
     assert summary["stages"]["cluster"]["run_id"] == before["cluster"]["run_id"]
+
+
+def test_placement_settings_count_for_the_cluster_stage_not_the_domains_stage():
+    """domains.placement is applied by the cluster stage: changing it keeps the domains."""
+    from techscreen.config import load_settings
+    from techscreen.resume import fingerprint, reads
+
+    base = load_settings(ROOT / "conf")
+    for change in ("domains.placement.min_confidence=0.5", "domains.placement.enabled=false"):
+        other = load_settings(ROOT / "conf", None, [change])
+        for stage, same in (("domains", True), ("cluster", False)):
+            upstream = dict.fromkeys(reads(base, stage), "run:x")
+            mine, theirs = fingerprint(base, stage, upstream), fingerprint(other, stage, upstream)
+            assert (mine == theirs) is same, (change, stage)
+    definitions = load_settings(ROOT / "conf", None, ["domains.definitions.energy.include+=[G01R]"])
+    assert fingerprint(definitions, "domains", {"ingest": "run:x"}) != fingerprint(
+        base, "domains", {"ingest": "run:x"}
+    )

@@ -210,11 +210,53 @@ class Domain(_Strict):
         return value
 
 
+class PlacementSettings(_Strict):
+    """Patents whose codes match no domain, placed in the nearest domain by their text.
+
+    At the start of the cluster stage a multinomial logistic regression per vector space
+    (:mod:`techscreen.domains.placement`) is fitted on a sample of the code-assigned
+    patents' vectors, scored on a held-out share of them, and gives every ``unassigned``
+    patent its likeliest domain and that domain's probability.
+    """
+
+    enabled: bool = Field(
+        True, description="place unassigned patents by text; false: they are not screened"
+    )
+    min_confidence: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="a patent whose likeliest domain has a lower probability stays unassigned "
+        "(counted, and named in placements/); 0.3: held-out placements under it were wrong "
+        "more often than right on the sample (README, Domains)",
+    )
+    holdout_share: float = Field(
+        0.2, gt=0.0, lt=1.0, description="share of the training sample held out for accuracy"
+    )
+    max_train: int = Field(
+        20000,
+        ge=10,
+        description="code-assigned patents per vector space sampled to the driver to fit "
+        "and score the classifier (held-out share included)",
+    )
+    regularisation: float = Field(
+        1.0, gt=0.0, description="inverse regularisation strength C of the logistic regression"
+    )
+    class_balance: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="domains weighted by (mean size / size) to this power: 0 none, 1 balanced",
+    )
+    seed: int = 0
+
+
 class DomainSettings(_Strict):
     """The concordance file and the domains built on it."""
 
     concordance: str = "data/reference/wipo_ipc_technology.csv"
     definitions: dict[str, Domain] = Field(default_factory=dict)
+    placement: PlacementSettings = PlacementSettings()
 
 
 class MiniLMSettings(_Strict):

@@ -55,6 +55,10 @@ READS: dict[str, tuple[str, ...]] = {
 
 # Settings keys that name an upstream run: the upstream's fingerprint replaces them.
 _RUN_SELECTORS = {"graph": {"cluster_run"}, "grade": {"graph_run"}, "report": {"grade_run"}}
+# Settings of one section that another stage applies: domains.placement places the patents
+# whose codes match no domain at the start of the cluster stage (its vectors are needed), so
+# it is in the cluster stage's fingerprint, not the domains stage's.
+_APPLIED_BY = {("domains", "placement"): "cluster"}
 
 # Tables partitioned by the run that wrote them, per stage.
 RUN_TABLES = {
@@ -63,8 +67,9 @@ RUN_TABLES = {
     "grade": ("indicators", "grades"),
 }
 # Tables partitioned by run that a stage writes only sometimes (not checked by
-# outputs_present): tier_changes, when there was an earlier grade run to compare with.
-SOMETIMES_RUN_TABLES = {"grade": ("tier_changes",)}
+# outputs_present): tier_changes, when there was an earlier grade run to compare with;
+# placements, when domains.placement is on and some patent's codes match no domain.
+SOMETIMES_RUN_TABLES = {"cluster": ("placements",), "grade": ("tier_changes",)}
 # Tables a stage replaces whole (their metadata names the run).
 WHOLE_TABLES = {"ingest": ("patents", "quarantine"), "domains": ("patent_domains",)}
 
@@ -100,14 +105,21 @@ def external_inputs(settings: Settings, stage: str) -> str:
 
 def fingerprint(settings: Settings, stage: str, upstream: dict[str, str]) -> str:
     """The fingerprint of ``stage`` given its upstream stages' fingerprints (or run ids)."""
+    moved = {key for (owner, key), user in _APPLIED_BY.items() if owner == stage and user != stage}
     section = getattr(settings, stage).model_dump(
-        mode="json", exclude=_RUN_SELECTORS.get(stage, set())
+        mode="json", exclude=_RUN_SELECTORS.get(stage, set()) | moved
     )
+    applied = {
+        f"{owner}.{key}": getattr(getattr(settings, owner), key).model_dump(mode="json")
+        for (owner, key), user in _APPLIED_BY.items()
+        if user == stage
+    }
     if stage == "embed":
         section = _routed_only(settings, section)
     return _digest(
         stage,
         section,
+        *([applied] if applied else []),
         external_inputs(settings, stage),
         {name: upstream[name] for name in reads(settings, stage)},
     )

@@ -156,6 +156,37 @@ ASSIGNMENTS = T.StructType(
         T.StructField("status", _STR, False),
         T.StructField("distance", T.FloatType(), True),
         T.StructField("strength", T.FloatType(), True),
+        # how the patent got its domain: its IPC/CPC codes, or its text (a patent whose codes
+        # match no domain, placed by domains.placement); null in runs from before placement
+        T.StructField("domain_source", _STR, True),
+        # the classifier's probability of the domain for a patent placed by text; else null
+        T.StructField("domain_confidence", T.FloatType(), True),
+    ]
+)
+
+# How a patent got its domain (assignments.domain_source).
+BY_CODES, BY_TEXT = "codes", "text"
+# What became of a patent whose codes match no domain (placements.status): placed in the
+# nearest domain by its text, left unassigned because the classifier's confidence was under
+# domains.placement.min_confidence, because it has no vector, or because its vector space
+# had no classifier (fewer than two domains among its code-assigned patents).
+PLACED, BELOW_FLOOR, UNPLACED_NO_VECTOR, NO_CLASSIFIER = (
+    "placed",
+    "below_floor",
+    "no_vector",
+    "no_classifier",
+)
+
+# One row per patent whose codes match no domain, as one clustering run placed it; run_id
+# (of the clustering) partitions it. domain: the nearest domain by text (null without a
+# vector or classifier), placed in it only when status is "placed".
+PLACEMENTS = T.StructType(
+    [
+        T.StructField("publication_number", _STR, False),
+        T.StructField("space", _STR, True),
+        T.StructField("domain", _STR, True),
+        T.StructField("confidence", T.DoubleType(), True),
+        T.StructField("status", _STR, False),
     ]
 )
 
@@ -204,6 +235,9 @@ NODES = T.StructType(
         T.StructField("space", _STR, True),
         # why a node over cluster.max_node_share of its domain was kept whole; null otherwise
         T.StructField("split_note", _STR, True),
+        # members whose domain came from their text (assignments.domain_source "text"); null
+        # in runs from before placement
+        T.StructField("text_placed", T.LongType(), True),
     ]
 )
 
@@ -300,6 +334,9 @@ GRADES = T.StructType(
         T.StructField("control_status", _STR, True),
         T.StructField("control_score", T.DoubleType(), True),
         T.StructField("control_matches", T.ArrayType(CONTROL_MATCH), False),
+        # the share of a node's patents placed in the domain by their text, not their codes
+        # (domains.placement); null for expert-only items and runs from before placement
+        T.StructField("text_placed_share", T.DoubleType(), True),
     ]
 )
 

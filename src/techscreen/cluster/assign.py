@@ -14,6 +14,7 @@ import faiss
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from techscreen.cluster.spaces import DomainModel
@@ -54,6 +55,8 @@ def _assign_batch(batch: pa.RecordBatch, models: dict[str, DomainModel]) -> pa.R
             pa.array(status.tolist(), pa.string()),
             pa.array(distance, mask=~has_vector),
             pa.array(strength, mask=~has_vector),
+            batch.column("domain_source"),
+            batch.column("domain_confidence"),
         ],
         schema=to_arrow_schema(ASSIGNMENTS),
     )
@@ -63,6 +66,8 @@ def assign_nodes(frame: DataFrame, models: dict[str, DomainModel]) -> DataFrame:
     """Rows (domain, publication_number, space, vector) → rows of :data:`ASSIGNMENTS`.
 
     ``space`` names the vector space of the row's vector (see :mod:`techscreen.cluster.spaces`).
+    ``domain_source`` and ``domain_confidence`` (how the patent got its domain, see
+    :mod:`techscreen.stages.placement`) pass through; a frame without them gets nulls.
 
     A patent with no vector (its text was empty) stays in the output with status
     ``no_vector``: every patent of a domain appears exactly once.
@@ -77,5 +82,9 @@ def assign_nodes(frame: DataFrame, models: dict[str, DomainModel]) -> DataFrame:
         for batch in batches:
             yield _assign_batch(batch, local)
 
-    columns = ("domain", "publication_number", "space", "vector")
+    columns = [F.col(c) for c in ("domain", "publication_number", "space", "vector")]
+    for name, kind in (("domain_source", "string"), ("domain_confidence", "float")):
+        columns.append(
+            (F.col(name) if name in frame.columns else F.lit(None)).cast(kind).alias(name)
+        )
     return frame.select(*columns).mapInArrow(run, ASSIGNMENTS)

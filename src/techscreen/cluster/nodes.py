@@ -35,6 +35,7 @@ from techscreen.cluster.labels import (
 from techscreen.cluster.spaces import DomainModel
 from techscreen.config import LabelSettings
 from techscreen.embed.routing import ENGLISH, TEXT_LANGUAGE, RoutePlan, with_text_language
+from techscreen.schema import BY_TEXT
 
 # The columns of the patents table that node_rows reads (with TEXT_LANGUAGE added).
 PATENT_COLUMNS = (
@@ -73,6 +74,10 @@ def _by_node(frame: DataFrame, key: str, value: str) -> dict[str, dict[Any, int]
     return out
 
 
+def _count(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def node_rows(
     members: DataFrame,
     models: dict[str, DomainModel],
@@ -86,10 +91,19 @@ def node_rows(
     joined with :func:`node_patents`. ``language`` (``report.language``) is the language of
     the stored ``label``: that language's keywords, else the top code's title in it.
     """
+    by_text = (  # members placed in the domain by their text (techscreen.stages.placement)
+        F.count(F.when(F.col("domain_source") == BY_TEXT, 1))
+        if "domain_source" in members.columns
+        else F.lit(None).cast("long")
+    )
     stats = {
         r["node_id"]: r
         for r in members.groupBy("domain", "node", "node_id")
-        .agg(F.count("*").alias("size"), F.avg("strength").alias("mean_strength"))
+        .agg(
+            F.count("*").alias("size"),
+            F.avg("strength").alias("mean_strength"),
+            by_text.alias("text_placed"),
+        )
         .collect()
     }
     years = _by_node(
@@ -156,6 +170,8 @@ def node_rows(
                     "mean_strength": float(stat["mean_strength"]) if stat else None,
                     "centroid": centroid.tolist(),
                     "space": space,
+                    "split_note": None,  # the cluster stage fills it in
+                    "text_placed": _count(stat["text_placed"]) if stat else 0,
                 }
             )
     return rows

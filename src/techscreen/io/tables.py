@@ -24,6 +24,7 @@ TABLES = (
     "quarantine",
     "patent_domains",
     "vectors",
+    "placements",
     "nodes",
     "assignments",
     "node_edges",

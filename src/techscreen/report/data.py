@@ -89,6 +89,11 @@ class ReportInputs:
             items, w, p_value``); ``None`` when no expert scores were given.
         changes: the grade run's comparison with the previous grading (``tier_changes/``);
             ``None`` when it had none to compare with.
+        placement: the clustering's placement of patents whose codes match no domain, as
+            its MLflow ``placement.*`` metrics (``enabled``, ``unassigned``, ``placed``,
+            ``left.<reason>``, ``accuracy`` …, ``space`` → per vector space figures); empty
+            for runs from before placement. Per domain figures are in ``domain_stats``
+            (``placement``: ``placed``, ``precision``, ``recall``).
         options: what to show (:class:`ReportOptions`).
         title: the page title.
     """
@@ -104,6 +109,7 @@ class ReportInputs:
     domain_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     agreement: pd.DataFrame | None = None
     changes: ChangeLog | None = None
+    placement: dict[str, Any] = field(default_factory=dict)
     options: ReportOptions = ReportOptions()
     title: str = "Technology screening report"
 
@@ -131,6 +137,7 @@ NODE_COLUMNS = (
     "keywords_zh",
     "codes",
     "split_note",
+    "text_placed",
 )
 """The columns of ``nodes/`` the report uses."""
 
@@ -291,7 +298,8 @@ def export_frame(grades: pd.DataFrame, grade_run: str) -> pd.DataFrame:
     Columns: ``grade_run``, the item's identity and scores, ``score.<indicator>`` (0–10),
     ``indicator.<indicator>`` (raw value, and the domain references ``ref_<indicator>``),
     ``next_tier*`` (the smallest move to another tier), ``control_*`` (control lists; the
-    matches as ``list entry_id entry (score); …``), ``neutral`` and ``top_patents``
+    matches as ``list entry_id entry (score); …``), ``text_placed_share`` (the node's
+    patents placed in the domain by text), ``neutral`` and ``top_patents``
     (lists) and ``lineage.<stage>`` (run ids). Rows are sorted by domain, then final score,
     highest first.
     """
@@ -316,6 +324,7 @@ def export_frame(grades: pd.DataFrame, grade_run: str) -> pd.DataFrame:
         "control_status",
         "control_score",
         "control_matches",
+        "text_placed_share",
         "patent_score",
         "expert_score",
         "experts",

@@ -2,7 +2,8 @@
 
 Layout: the run lineage and the grading settings, a summary of tiers per domain, the tier
 table (``<table id="tier-table">``, one ``<tbody>`` per domain, one ``<tr class="item">``
-per graded item), the expert consultation, then a section per domain with its notes, score
+per graded item), the control lists, the patents placed in a domain by their text, the
+expert consultation, then a section per domain with its notes, score
 breakdown, technology network, cluster map, filing trends, country shares and most central
 codes. Every text taken from the data is HTML-escaped; a Content-Security-Policy forbids the
 page any request, so a report opened offline looks the same as online.
@@ -32,6 +33,7 @@ from techscreen.report.data import (
     localise,
 )
 from techscreen.report.notes import domain_notes
+from techscreen.report.placement import placement_section
 
 CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -471,6 +473,7 @@ def render(inputs: ReportInputs, generated: datetime | None = None) -> str:
         f"Dimensions: {', '.join(DIMENSIONS)} (see each domain's breakdown).</p>",
         tier_table(grades, inputs.domains, inputs.options.language),
         control_list_section(grades, inputs.domains, grading.get("control_lists", {})),
+        placement_section(inputs.placement, inputs.domain_stats, grades, inputs.domains),
         "<h2 id='experts'>Expert agreement</h2>",
         _experts(inputs, fig),
         *(_domain_section(inputs, d, items, fig) for d, items in groups),

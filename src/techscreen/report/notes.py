@@ -15,6 +15,7 @@ import pandas as pd
 
 from techscreen.report import languages
 from techscreen.report.data import ReportOptions, as_dict, as_list, finite
+from techscreen.report.placement import placed_note
 
 CONCENTRATED = 0.9
 """A domain whose commonest applicant country has at least this share is called one-sided."""
@@ -50,7 +51,7 @@ def domain_notes(
             ``languages``, ``split_note``: why a node over the size cap was kept whole).
         stats: numbers from the cluster and graph runs (``patents``, ``n_nodes``,
             ``noise_fraction``, ``min_cluster_size``, ``stability_ari``, ``citation_evidence``,
-            ``languages``); any may be absent.
+            ``languages``, ``placement``: patents placed here by text); any may be absent.
         grading: the grading settings (``normalisation``).
         options: ``thin_patents``.
     """
@@ -61,6 +62,7 @@ def domain_notes(
         n = int(patents)
         nodes_part = f", {_plural(len(nodes), 'technology node')}" if len(nodes) else ""
         notes.append(f"{_plural(n, 'patent')} in the domain{nodes_part}.")
+        notes += placed_note(stats, items)
         if n < options.thin_patents:
             notes.append(
                 f"Thin data: fewer than {options.thin_patents} patents. The scores rank few "

@@ -1,5 +1,9 @@
 """The cluster stage: ``vectors/`` + ``patent_domains/`` → ``nodes/`` and ``assignments/``.
 
+It first places the patents whose codes match no domain in their likeliest domain by their
+text (``domains.placement``, :mod:`techscreen.stages.placement`; ``placements/``), so they
+are clustered with the domain's other patents and every later stage sees them.
+
 Each patent is clustered with the vector of the embedder it was routed to (see
 :mod:`techscreen.embed.routing`). Per domain and vector space, a sample of the vectors comes
 to the driver (the only hand-off), a :class:`~techscreen.cluster.model.NodeModel` is fitted
@@ -40,19 +44,30 @@ from techscreen.embed.routing import (
 )
 from techscreen.io.handoff import sample_groups_to_pandas
 from techscreen.io.tables import WorkspaceError, append_partition, read_table, table_meta
-from techscreen.schema import NODES, NOISE_NODE
+from techscreen.schema import BY_CODES, NODES, NOISE_NODE
 from techscreen.stages import Context, chosen_domains
 from techscreen.stages.cluster_update import plan_update, save_models
 from techscreen.stages.embed import KEY, existing_vectors
+from techscreen.stages.placement import (
+    PLACEMENT_ARTIFACT,
+    Placement,
+    place_unassigned,
+    unassigned_count,
+)
 
 log = logging.getLogger(__name__)
 _FIT_SEPARATOR = "\t"  # between domain and space in the key of one fit's sample
 
 
-def _inputs(ctx: Context, plan: ClusterPlan, domains: list[str]) -> tuple[DataFrame, DataFrame]:
+def _inputs(
+    ctx: Context, plan: ClusterPlan, domains: list[str], run
+) -> tuple[DataFrame, DataFrame, Placement | None]:
     """Every patent of the domains with its space and the vector of its routed embedder.
 
-    A patent whose embedder has not embedded it (yet) keeps a null vector.
+    A patent is in a domain by its codes (``patent_domains``) or, when its codes match no
+    domain and ``domains.placement`` is on, by its text (:mod:`techscreen.stages.placement`);
+    ``domain_source`` says which, ``domain_confidence`` is the placement's probability. A
+    patent whose embedder has not embedded it (yet) keeps a null vector.
     """
     s = ctx.settings
     for eid in plan.ids.values():
@@ -78,9 +93,18 @@ def _inputs(ctx: Context, plan: ClusterPlan, domains: list[str]) -> tuple[DataFr
     members = (
         read_table(ctx.spark, s, "patent_domains")
         .where(F.col("domain").isin(domains))
-        .select("publication_number", "domain")
+        .select(
+            "publication_number",
+            "domain",
+            F.lit(BY_CODES).alias("domain_source"),
+            F.lit(None).cast("float").alias("domain_confidence"),
+        )
     )
-    return members.join(current, "publication_number", "left"), patents
+    placement = None
+    if s.domains.placement.enabled:
+        placement = place_unassigned(ctx, run, current, plan, domains)
+        members = members.unionByName(placement.members)
+    return members.join(current, "publication_number", "left"), patents, placement
 
 
 def _fit_domain(
@@ -214,7 +238,7 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             params={"cluster": c.model_dump(), "embedder_ids": ids, "spaces": len(plan.spaces)},
             tags={"techscreen.embedder_id": ids},
         )
-        frame, patents = _inputs(ctx, plan, domains)
+        frame, patents, placement = _inputs(ctx, plan, domains, run)
         with_vectors = {
             (r["domain"], r["space"]): int(r["n"])
             for r in frame.groupBy("domain", "space").agg(F.count("vector").alias("n")).collect()
@@ -301,7 +325,12 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             d["languages"] = languages.get(domain, {})
             if update:
                 d["update"] = update.domains[domain]
+            if placement:
+                d["placement"] = placement.domains[domain]
         summary = _overall(per_domain, counts)
+        summary["placement"] = (
+            placement.figures if placement else {"enabled": 0, "unassigned": unassigned_count(ctx)}
+        )
         summary["seconds"] = round(time.perf_counter() - started, 1)
         run.log(
             metrics={
@@ -316,6 +345,8 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
         )
         _log_json(run, "nodes.json", _brief(rows))
         _log_json(run, "granularity.json", sweeps)
+        if placement:
+            _log_json(run, PLACEMENT_ARTIFACT, placement.details)
         save_models(run, models, update.fitted_in if update else {}, c)
         if update:
             run.log(tags={"techscreen.cluster.updated_from": update.previous_run})

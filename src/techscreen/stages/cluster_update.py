@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 MODELS_ARTIFACT = "models"
 MODEL_TAG = "techscreen.model."  # + domain: the run its model was fitted in
 # Per-domain metrics of a run that describe its data, not its fit: recomputed every run.
-_DATA_METRICS = ("patents", "noise_fraction", "languages.", "update.")
+_DATA_METRICS = ("patents", "noise_fraction", "languages.", "update.", "placement.")
 
 
 @dataclass

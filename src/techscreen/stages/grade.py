@@ -208,7 +208,9 @@ def run_grade(ctx: Context) -> dict[str, Any]:
         node_table = read_table(ctx.spark, s, "nodes")
         # older runs' node tables lack keywords_zh (their keywords hold both languages)
         zh = ["keywords_zh"] if "keywords_zh" in node_table.columns else []
-        columns = ["domain", "node_id", "size", "label", "keywords", *zh, "codes"]
+        # and text_placed (patents placed in the domain by their text) before placement
+        placed = ["text_placed"] if "text_placed" in node_table.columns else []
+        columns = ["domain", "node_id", "size", "label", "keywords", *zh, *placed, "codes"]
         nodes = node_table.where(in_run).select(*columns, "representatives").toPandas()
         if nodes.empty:
             raise WorkspaceError(f"cluster run {runs['cluster']} has no nodes in {domains}")
@@ -292,9 +294,18 @@ def _rows(graded: pd.DataFrame, nodes: pd.DataFrame, runs: dict[str, str]) -> li
                 r.get("control_status"),
                 _number(r.get("control_score")),
                 list(r.get("control_matches") or []),
+                _text_placed_share(found) if is_node else None,
             )
         )
     return out
+
+
+def _text_placed_share(node: pd.Series) -> float | None:
+    """The node's share of patents placed in the domain by their text (None: not recorded)."""
+    placed, size = node.get("text_placed"), node["size"]
+    if placed is None or pd.isna(placed) or not size:
+        return None
+    return float(placed) / float(size)
 
 
 def _finite(value: Any) -> bool:

@@ -155,11 +155,10 @@ def _read(ctx: Context, domains: list[str], cluster_run: str) -> _Inputs:
         .select("domain", "node_id", "size", "label", "centroid", "space")
         .toPandas()
     )
-    in_domains = (
-        read_table(ctx.spark, s, "patent_domains")
-        .where(F.col("domain").isin(domains))
-        .select("publication_number", "domain")
-        .join(patents.select("publication_number", "ipc_codes", "cpc_codes"), "publication_number")
+    # Every patent of each domain as the clustering saw it, by its codes or placed there by
+    # its text (assignments hold each patent of a clustered domain once, noise included).
+    in_domains = assignments.select("publication_number", "domain").join(
+        patents.select("publication_number", "ipc_codes", "cpc_codes"), "publication_number"
     )
     code_edges, capped_domains = capped(cooccurrence_edges(in_domains, g), g)
     coded = in_domains.select("domain", patent_codes(in_domains, g).alias("codes"))

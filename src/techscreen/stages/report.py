@@ -50,6 +50,7 @@ from techscreen.report.data import (
     grading_settings,
     localise,
 )
+from techscreen.report.placement import placement_figures
 from techscreen.schema import CODE_NETWORK, TECHNOLOGY_NETWORK
 from techscreen.stages import Context
 from techscreen.stages.tier_changes import CSV_NAME as CHANGES_CSV
@@ -132,6 +133,10 @@ def _domain_stats(ctx: Context, lineage: dict[str, str], domains: list[str]) -> 
         }
         prefix = f"{d}.update."  # an updated clustering: what it did with the new patents
         found["update"] = {k[len(prefix) :]: v for k, v in cluster.items() if k.startswith(prefix)}
+        prefix = f"{d}.placement."  # patents placed in the domain by their text
+        found["placement"] = {
+            k[len(prefix) :]: v for k, v in cluster.items() if k.startswith(prefix)
+        }
         stats[d] = found
     return stats
 
@@ -191,11 +196,12 @@ def _inputs(ctx: Context, grade_run: str) -> tuple[ReportInputs, pd.DataFrame]:
     s = ctx.settings
     run = ctx.tracker.client.get_run(grade_run)
     params, tags = dict(run.data.params), run.data.tags
+    grade_table = read_table(ctx.spark, s, "grades")
     grades = (
-        read_table(ctx.spark, s, "grades")
-        .where(F.col("run_id") == grade_run)
-        .select(*GRADE_COLUMNS)
+        grade_table.where(F.col("run_id") == grade_run)
+        .select(*[c for c in GRADE_COLUMNS if c in grade_table.columns])  # older runs lack some
         .toPandas()  # one row per graded technology
+        .reindex(columns=list(GRADE_COLUMNS))
     )
     if grades.empty:
         raise WorkspaceError(f"grade run {grade_run} has no rows in grades/")
@@ -247,6 +253,7 @@ def _inputs(ctx: Context, grade_run: str) -> tuple[ReportInputs, pd.DataFrame]:
         domain_stats=_domain_stats(ctx, lineage, domains),
         agreement=_agreement(ctx, grade_run, params),
         changes=read_tier_changes(ctx, grade_run),
+        placement=placement_figures(_metrics(ctx, lineage["cluster"])),
         options=options,
     )
     inputs = localise(inputs, _code_titles(ctx, top_codes, options.language))
