@@ -207,11 +207,18 @@ def lexical(texts: list[str], settings, folder: Path) -> LexicalEmbedder:
     ).load()
 
 
-def run(data: Path, docs: int, fit_docs: int, fp32: bool, lexical_only: bool = False) -> None:
+def run(
+    data: Path,
+    docs: int,
+    fit_docs: int,
+    fp32: bool,
+    lexical_only: bool = False,
+    overrides: list[str] | None = None,
+) -> None:
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
-    settings = load_settings(ROOT / "conf")
+    settings = load_settings(ROOT / "conf", overrides=overrides or [])
     minilms = [] if lexical_only else ["minilm-int8", *(["minilm"] if fp32 else [])]
     others = [] if lexical_only else ["static"]
     for kind in [*minilms[:1], *others]:
@@ -282,8 +289,7 @@ def run(data: Path, docs: int, fit_docs: int, fp32: bool, lexical_only: bool = F
         rows + targets,
         32,
         notes=[
-            f"data: {data}; lexical-zh: {settings.embed.lexical.dims} dims, char n-grams "
-            f"{settings.embed.lexical.char_ngrams}, fit ≤ {fit_docs} texts",
+            f"data: {data}; lexical-zh: {lexical_options(settings.embed)}, fit ≤ {fit_docs} texts",
             f"load average {os.getloadavg()[0]:.2f}: docs/s are of one busy machine",
         ],
     )
@@ -301,5 +307,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--lexical-only", action="store_true", help="lexical-zh and the baseline only (fast)"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a settings override, e.g. embed.lexical.neighbours=0 (repeatable)",
+    )
     args = parser.parse_args()
-    run(args.data, args.docs, args.fit_docs, args.fp32, args.lexical_only)
+    run(args.data, args.docs, args.fit_docs, args.fp32, args.lexical_only, args.set)
