@@ -112,6 +112,8 @@ def steps(spark, tmp_path_factory):
             out[step] = _run(ws, "embed", sets=sets)
             out[f"{step}_log"] = handler.take()
             out[f"{step}_state"] = _state(ws)
+        out["command"] = _run(ws, "models", "build-lexical-zh")
+        out["command_log"] = handler.take()
         _run(ws, "ingest", str(a), str(b))
         out["corpus_ab"] = _expected_corpus(spark, ws)
         out["kept"] = _run(ws, "embed", sets=("embed.lexical.keep_fit=true",))
@@ -175,6 +177,13 @@ def test_an_unchanged_corpus_reuses_its_fit(steps):
     (line,) = steps["again_log"]
     assert line.startswith("embed: lexical-zh: reusing the fit on workspace ")
     assert _params(ws, again["run_id"])["lexical-zh.fit"] == "reused"
+    # the models command fits the workspace as the embed stage does: here, nothing to do
+    command = steps["command"]
+    assert command["fit"] == "reused" and command["built"] is False
+    assert command["path"] == str(steps["first_state"]["folder"])
+    assert command["corpus_sha256"] == corpus_sha256(steps["corpus_a"])
+    (line,) = steps["command_log"]
+    assert line.startswith("embed: lexical-zh: reusing the fit on workspace ")
 
 
 def test_a_grown_corpus_keeps_the_fit_under_keep_fit(steps):
