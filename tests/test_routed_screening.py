@@ -21,7 +21,7 @@ from conftest import ROOT
 from techscreen.cli import main
 from techscreen.cluster.labels import label_text
 from techscreen.embed.routing import RoutePlan
-from techscreen.schema import NOISE_NODE, UNASSIGNED_DOMAIN
+from techscreen.schema import BY_CODES, BY_TEXT, NOISE_NODE, PLACED, UNASSIGNED_DOMAIN
 
 
 def _run(ws, *args: str) -> dict:
@@ -131,10 +131,20 @@ def test_spaces_are_clustered_apart_and_numbered_across(spark, routed):
         if space_of_patent[p] != space_of_node[n]
     ]
     assert not wrong
-    # every patent of every domain appears once, in a node or as noise
+    # every patent of every domain appears once, in a node or as noise: by its codes, or (a
+    # patent in no domain) where the placement by text put it
     domains = spark.read.parquet(str(ws / "patent_domains")).toPandas()
     domains = domains[domains.domain != UNASSIGNED_DOMAIN]
-    assert assignments.count() == len(domains.drop_duplicates(["publication_number", "domain"]))
+    by_codes = assignments.where(f"domain_source = '{BY_CODES}'")
+    assert by_codes.count() == len(domains.drop_duplicates(["publication_number", "domain"]))
+    placed = (
+        spark.read.parquet(str(ws / "placements"))
+        .where(f"run_id = '{run}' and status = '{PLACED}'")
+        .select("publication_number", "domain")
+    )
+    by_text = assignments.where(f"domain_source = '{BY_TEXT}'")
+    assert by_text.count() == placed.count()
+    assert by_text.select("publication_number", "domain").subtract(placed).count() == 0
 
 
 def test_graph_compares_centroids_within_a_space_only(spark, routed):
