@@ -36,6 +36,20 @@ def shared_data() -> Path:
     return SHARED
 
 
+def run_cli(args: list[str], overrides: list[str]) -> dict:
+    """``techscreen ARGS --conf-dir conf --set …`` in this process: its JSON summary line."""
+    from techscreen.cli import main
+
+    argv = [*args, "--conf-dir", str(ROOT / "conf")]
+    for override in overrides:
+        argv += ["--set", override]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    assert code == 0
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
 def one_embedder(embed_summary: dict) -> tuple[str, dict]:
     """The embedder id and per-embedder figures of an embed run that used one embedder."""
     ((embedder_id, figures),) = embed_summary["embedders"].items()

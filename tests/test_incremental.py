@@ -27,9 +27,6 @@ run's: items, labels, tiers and scores.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import math
 import sys
 from pathlib import Path
@@ -39,8 +36,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT
-from techscreen.cli import main
+from conftest import ROOT, run_cli
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from split_sample import halves
@@ -70,20 +66,13 @@ def until_grade(pipeline: str, folder: Path) -> Path:
 def _run(ws: Path, pipeline: str | Path, inputs: list[Path], *sets: str) -> dict:
     if isinstance(pipeline, str):
         pipeline = ROOT / "pipelines" / f"{pipeline}.yaml"
-    args = ["run", str(pipeline), "--conf-dir", str(ROOT / "conf")]
     overrides = [
         f"paths.workspace={ws}",
         f"paths.input=[{', '.join(map(str, inputs))}]",
         *FAST,
         *sets,
     ]
-    for s in overrides:
-        args += ["--set", s]
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(args)
-    assert code == 0
-    return json.loads(out.getvalue().strip().splitlines()[-1])["stages"]
+    return run_cli(["run", str(pipeline)], overrides)["stages"]
 
 
 @pytest.fixture(scope="module")

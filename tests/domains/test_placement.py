@@ -136,23 +136,20 @@ def test_placed_patents_are_clustered_graphed_graded_and_reported(spark, screene
     patents = spark.read.parquet(str(ws / "patents")).select(
         "publication_number", "ipc_codes", "cpc_codes"
     )
-    codes = (
-        spark.createDataFrame(by_text[["domain", "publication_number"]])
-        .join(patents, "publication_number")
-        .select("domain", F.explode(F.array_union("ipc_codes", "cpc_codes")).alias("code"))
-        .select("domain", F.substring("code", 1, 4).alias("code"))
-        .distinct()
-        .toPandas()
-    )
-    coded = assignments[assignments.domain_source == BY_CODES]
-    own = (
-        spark.createDataFrame(coded[["domain", "publication_number"]])
-        .join(patents, "publication_number")
-        .select("domain", F.explode(F.array_union("ipc_codes", "cpc_codes")).alias("code"))
-        .select("domain", F.substring("code", 1, 4).alias("code"))
-        .distinct()
-        .toPandas()
-    )
+
+    def subclasses(rows):
+        """The distinct (domain, IPC/CPC subclass) pairs of these patents' codes."""
+        return (
+            spark.createDataFrame(rows[["domain", "publication_number"]])
+            .join(patents, "publication_number")
+            .select("domain", F.explode(F.array_union("ipc_codes", "cpc_codes")).alias("code"))
+            .select("domain", F.substring("code", 1, 4).alias("code"))
+            .distinct()
+            .toPandas()
+        )
+
+    codes = subclasses(by_text)
+    own = subclasses(assignments[assignments.domain_source == BY_CODES])
     only_placed = codes.merge(own, how="left", indicator=True).query("_merge == 'left_only'")
     vertices = set(zip(centrality.domain, centrality.vertex, strict=True))
     assert len(only_placed) > 0

@@ -9,17 +9,14 @@ otherwise; the log and the MLflow params name the corpus each time.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import logging
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT
-from techscreen.cli import main
+from conftest import ROOT, run_cli
 from techscreen.cluster.spaces import ClusterPlan
 from techscreen.config import load_settings
 from techscreen.embed.lexical import CONFIG, LexicalEmbedder, corpus_sha256
@@ -34,15 +31,7 @@ FAST = ["embed.lexical.dims=32"]
 
 
 def _run(ws, *args: str, sets: tuple[str, ...] = ()) -> dict:
-    overrides = [f"paths.workspace={ws}", *FAST, *sets]
-    argv = [*args, "--conf-dir", str(ROOT / "conf")]
-    for s in overrides:
-        argv += ["--set", s]
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(argv)
-    assert code == 0
-    return json.loads(out.getvalue().strip().splitlines()[-1])
+    return run_cli(list(args), [f"paths.workspace={ws}", *FAST, *sets])
 
 
 def _inputs(root):
