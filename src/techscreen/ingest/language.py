@@ -7,7 +7,8 @@ from functools import lru_cache
 _MIN_CHARS = 12  # below this the classifier guesses; an unknown language is more honest
 # The classifier walks every byte in Python (most of ingest's time on long abstracts); the
 # first 300 characters decide: on the bundled sample 0 of 4,769 records change language
-# between 200 characters and the whole text, and 300 take a quarter of a 1,200-character one.
+# between 200 characters and the whole text; on 1,200-character abstracts 200 characters
+# took 0.18 and 400 took 0.44 of the whole text's time.
 _READ_CHARS = 300
 
 # The languages patent offices publish in: WIPO's ten PCT publication languages and those of
