@@ -56,3 +56,19 @@ def test_a_stage_sets_its_partitions_from_its_input(spark, tmp_path):
         assert spark.conf.get("spark.sql.shuffle.partitions") == "7"
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", before)
+
+
+def test_a_lost_jvm_says_what_to_raise_and_a_java_error_does_not(spark):
+    from py4j.protocol import Py4JError
+
+    from techscreen.cli import JVM_GONE, error_message
+
+    jvm = spark.sparkContext._jvm
+    with pytest.raises(Exception) as java_error:  # thrown in Java (PySpark converts it)
+        jvm.java.lang.Integer.parseInt("not a number")
+    assert JVM_GONE not in error_message(java_error.value)
+    assert "not a number" in error_message(java_error.value)
+    with pytest.raises(Py4JError) as lost:  # what Python gets once the JVM is gone
+        jvm.java.lang.Integer.noSuchMember()
+    assert error_message(lost.value).endswith(JVM_GONE)
+    assert "spark.driver_memory" in error_message(lost.value)

@@ -353,6 +353,27 @@ def _execute(args: argparse.Namespace) -> dict[str, Any]:
     return {"command": args.command, "parent_run_id": run.run_id, **result}
 
 
+JVM_GONE = (
+    " (the Spark JVM stopped or stopped answering: a java.lang.OutOfMemoryError in the log "
+    "above is the usual cause; raise spark.driver_memory, or for a cluster the executors' "
+    "memory, and rerun: finished stages are kept)"
+)
+
+
+def error_message(exc: BaseException) -> str:
+    """The one line a failure prints: the error, and what to do when the JVM died under it.
+
+    A Py4J error that is not a Java exception (``… does not exist in the JVM``, a refused
+    connection) means the Python side lost the JVM, whose own log names the cause.
+    """
+    from py4j.protocol import Py4JError, Py4JJavaError
+
+    message = " ".join(str(exc).split())[:1000] or type(exc).__name__
+    if isinstance(exc, Py4JError) and not isinstance(exc, Py4JJavaError):
+        message += JVM_GONE
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``techscreen`` console script."""
     args = build_parser().parse_args(argv)
@@ -369,8 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = _execute(args)
     except Exception as exc:
         log.debug("failure", exc_info=True)
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        sys.stderr.write(f"techscreen: error: {message[:1000]}\n")
+        sys.stderr.write(f"techscreen: error: {error_message(exc)}\n")
         return 1
     sys.stdout.write(json.dumps(summary, default=str, sort_keys=True) + "\n")
     return 0

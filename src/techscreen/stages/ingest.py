@@ -68,7 +68,7 @@ def run_ingest(ctx: Context, inputs: Sequence[str] | None = None) -> dict[str, A
             validated(reader.units(ctx.spark, reader_files), reader, rules, s.ingest.excerpt_chars)
             for reader, reader_files in (groups[name] for name in sorted(groups))
         ]
-        rows = reduce(DataFrame.unionByName, parts).persist(StorageLevel.MEMORY_AND_DISK)
+        rows = reduce(DataFrame.unionByName, parts).persist(StorageLevel.DISK_ONLY)
         # Units are read once: validation turns each into exactly one row (patent, quarantine
         # or filtered), so the rows per format are the records read; the tables written
         # below are counted apart, so the reconciliation can still fail.
@@ -76,7 +76,7 @@ def run_ingest(ctx: Context, inputs: Sequence[str] | None = None) -> dict[str, A
         read = {name: 0 for name in groups}
         for outcome in outcomes:
             read[outcome.format] += outcome.read
-        merged = merge_duplicates(kept(rows)).persist(StorageLevel.MEMORY_AND_DISK)
+        merged = merge_duplicates(kept(rows)).persist(StorageLevel.DISK_ONLY)
         meta = {"run_id": run.run_id, "data_version": version, "merge_rule": MERGE_RULE}
         write_table(merged.drop("versions"), s, "patents", meta)
         write_table(quarantined(rows), s, "quarantine", meta)
