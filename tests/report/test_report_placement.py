@@ -64,9 +64,11 @@ def test_the_section_counts_per_domain_and_lists_nodes_resting_on_placed_patents
     assert "lexical-zh" in spaces and "minilm-int8" in spaces
 
 
-def test_off_and_older_runs_say_so():
+def test_off_none_to_place_and_older_runs_say_so():
     off = placement_section({"enabled": 0.0, "unassigned": 40.0}, STATS, GRADES, ["energy"])
     assert "id='placement-off'" in off and "40 patents" in off
+    none = placement_section({"enabled": 1.0, "unassigned": 0.0}, STATS, GRADES, ["energy"])
+    assert "id='placement-none'" in none and "held-out" not in none
     older = placement_section({}, STATS, GRADES.drop(columns="text_placed_share"), ["energy"])
     assert "before placement existed" in older
 

@@ -234,6 +234,9 @@ def test_screening_runs_on_the_size_aware_defaults_under_a_small_heap(spark, cap
     pairs = set(zip(found.publication_number, found.domain, strict=True))
     assert all((p, d) in pairs for p, d in zip(truth.publication_number, truth.domain, strict=True))
 
+    # every patent is in a domain by its codes: placement fits no classifier
+    placement = stages["cluster"]["placement"]
+    assert placement["unassigned"] == 0 and placement["train"] == 0, placement
     grades = spark.read.parquet(str(ws / "grades")).toPandas()
     assert len(grades) >= 6 and (ws / "report" / "index.html").is_file()
     # Each stage ran with the small heap and partitions sized by the rule, and says so.

@@ -107,6 +107,11 @@ def placement_section(
             f"(<code>domains.placement.enabled</code>): {unassigned} patents whose IPC/CPC "
             "codes match no domain were not clustered, graded or reported.</p>"
         )
+    if not unassigned:
+        return head + (
+            "<p id='placement-none'>Every patent's IPC/CPC codes put it in a domain: none "
+            "needed placing by its text, and no classifier was fitted.</p>"
+        )
     placed = _int(figures.get("placed"))
     left = {k[len("left.") :]: _int(v) for k, v in figures.items() if k.startswith("left.")}
     left_text = "; ".join(f"{n} because {_REASONS.get(k, k)}" for k, n in left.items() if n)

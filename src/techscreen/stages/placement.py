@@ -147,14 +147,18 @@ def place_unassigned(
             the classifier chooses among every defined domain).
     """
     s, p = ctx.settings, ctx.settings.domains.placement
-    sample = _training_sample(ctx, current, plan)
-    classifiers, scores, spaces = _fit(sample, plan, ctx)
     unassigned = (
         read_table(ctx.spark, s, "patent_domains")
         .where(F.col("domain") == UNASSIGNED_DOMAIN)
         .select("publication_number")
         .join(current, "publication_number", "left")
     )
+    if unassigned_count(ctx):
+        sample = _training_sample(ctx, current, plan)
+        classifiers, scores, spaces = _fit(sample, plan, ctx)
+    else:  # nothing to place: no training sample is drawn, nothing is fitted or scored
+        log.info("placement: every patent is in a domain by its codes: no classifier fitted")
+        classifiers, scores, spaces = {}, {}, {}
     meta = {"run_id": run.run_id, "upstream": "patent_domains, vectors"}
     append_partition(
         place(unassigned, classifiers, p.min_confidence),
