@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -38,9 +39,7 @@ from techscreen.embed.quality import main_subclass
 from techscreen.embed.routing import (
     ROUTE_COLUMN,
     TEXT_LANGUAGE,
-    RoutePlan,
     route_columns,
-    with_text_language,
 )
 from techscreen.io.handoff import sample_groups_to_pandas
 from techscreen.io.tables import WorkspaceError, append_partition, read_table, table_meta
@@ -198,28 +197,34 @@ def _overall(per_domain: dict[str, dict[str, Any]], counts: dict[str, dict[str, 
     return out
 
 
-def language_counts(
-    assignments: DataFrame, patents: DataFrame, routes: RoutePlan
-) -> dict[str, dict[str, int]]:
-    """Patents per language of their embedded text in each domain (noise included).
+def assignment_counts(
+    annotated: DataFrame,
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """Per domain: patents and noise, and patents per language of their embedded text.
 
-    The language is that of the text the routed embedder read
+    ``annotated``: assignments joined to :func:`~techscreen.cluster.nodes.node_patents`. The
+    language is that of the text the routed embedder read
     (:func:`~techscreen.embed.routing.with_text_language`): a record embedded from its
     English translation counts as ``en``, any other as its detected language (``und`` when
     none), so an English space holding translated Chinese records is not taken for a mixed
-    one.
+    one. One aggregation; domains × languages rows reach the driver.
     """
-    text = with_text_language(patents, routes).select("publication_number", TEXT_LANGUAGE)
     rows = (
-        assignments.join(text, "publication_number")
-        .groupBy("domain", F.col(TEXT_LANGUAGE).alias("language"))
-        .count()
+        annotated.groupBy("domain", F.col(TEXT_LANGUAGE).alias("language"))
+        .agg(
+            F.count("*").alias("patents"),
+            F.count(F.when(F.col("node") == NOISE_NODE, 1)).alias("noise"),
+        )
         .collect()
     )
-    out: dict[str, dict[str, int]] = {}
-    for r in sorted(rows, key=lambda r: (r["domain"], r["language"])):
-        out.setdefault(r["domain"], {})[r["language"]] = int(r["count"])
-    return out
+    counts: dict[str, dict[str, int]] = {}
+    languages: dict[str, dict[str, int]] = {}
+    for r in sorted(rows, key=lambda r: (r["domain"], r["language"] or "")):
+        total = counts.setdefault(r["domain"], {"patents": 0, "noise": 0})
+        total["patents"] += int(r["patents"])
+        total["noise"] += int(r["noise"])
+        languages.setdefault(r["domain"], {})[r["language"]] = int(r["patents"])
+    return counts, languages
 
 
 def run_cluster(ctx: Context) -> dict[str, Any]:
@@ -239,6 +244,9 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             tags={"techscreen.embedder_id": ids},
         )
         frame, patents, placement = _inputs(ctx, plan, domains, run)
+        # read by the counts, the fit samples and the assignment: joined once, kept on disk
+        # (at 1M patents it holds 1M vectors, more than the executors' memory should)
+        frame = frame.persist(StorageLevel.DISK_ONLY)
         with_vectors = {
             (r["domain"], r["space"]): int(r["n"])
             for r in frame.groupBy("domain", "space").agg(F.count("vector").alias("n")).collect()
@@ -262,6 +270,7 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
             },
             c.seed,
             "publication_number",
+            sizes={_FIT_SEPARATOR.join(k): n for k, n in with_vectors.items()},
         )
         models, per_domain, split_notes, sweeps = {}, {}, {}, []
         for domain in refit:
@@ -293,27 +302,20 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
         models = {d: models[d] for d in domains if d in models}
         meta = {"run_id": run.run_id, "embedder_id": ids, "upstream": upstream}
         append_partition(assign_nodes(frame, models), s, "assignments", "run_id", run.run_id, meta)
+        frame.unpersist()
         assignments = read_table(ctx.spark, s, "assignments").where(F.col("run_id") == run.run_id)
-        counts = {
-            r["domain"]: {"patents": int(r["patents"]), "noise": int(r["noise"])}
-            for r in assignments.groupBy("domain")
-            .agg(
-                F.count("*").alias("patents"),
-                F.count(F.when(F.col("node") == NOISE_NODE, 1)).alias("noise"),
-            )
-            .collect()
-        }
-        languages = language_counts(assignments, patents, plan.routes)
-        members = (  # read by each of node_rows' aggregates; only node-level rows leave
-            assignments.where(F.col("node") != NOISE_NODE)
-            .join(node_patents(patents, plan.routes), "publication_number")
-            .persist()
-        )
+        # every assigned patent with the columns the counts and node_rows' aggregates read:
+        # joined to the patents once; only domain- and node-level rows leave
+        annotated = assignments.join(
+            node_patents(patents, plan.routes), "publication_number"
+        ).persist()
         titles = ClassTitles.load(c.labels.ipc_titles, c.labels.cpc_titles)
         try:
+            counts, languages = assignment_counts(annotated)
+            members = annotated.where(F.col("node") != NOISE_NODE)
             rows = node_rows(members, models, c.labels, titles, s.report.language)
         finally:
-            members.unpersist()
+            annotated.unpersist()
         for row in rows:
             row["split_note"] = split_notes.get(row["node_id"])
         append_partition(

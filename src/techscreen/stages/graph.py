@@ -156,28 +156,23 @@ def _read(ctx: Context, domains: list[str], cluster_run: str) -> _Inputs:
         .toPandas()
     )
     # Every patent of each domain as the clustering saw it, by its codes or placed there by
-    # its text (assignments hold each patent of a clustered domain once, noise included).
-    in_domains = assignments.select("publication_number", "domain").join(
-        patents.select("publication_number", "ipc_codes", "cpc_codes"), "publication_number"
+    # its text (assignments hold each patent of a clustered domain once, noise included):
+    # joined to the patents once, read by the code network (all) and the node network
+    # (members of a node).
+    in_domains = assignments.select("domain", "publication_number", "node", "node_id").join(
+        patents.select("publication_number", "ipc_codes", "cpc_codes", "cited_publications"),
+        "publication_number",
     )
+    in_domains = in_domains.withColumn("codes", patent_codes(in_domains, g)).persist()
     code_edges, capped_domains = capped(cooccurrence_edges(in_domains, g), g)
-    coded = in_domains.select("domain", patent_codes(in_domains, g).alias("codes"))
-    members = (
-        assignments.where(F.col("node") != NOISE_NODE)
-        .select("domain", "publication_number", "node_id")
-        .join(
-            patents.select("publication_number", "ipc_codes", "cpc_codes", "cited_publications"),
-            "publication_number",
-        )
-    )
-    members = members.withColumn("codes", patent_codes(members, g)).persist()
+    members = in_domains.where(F.col("node") != NOISE_NODE)
     profiles = code_profiles(members).persist()
     try:
         pairs, where = citation_counts(members, patents.select("publication_number"))
         return _Inputs(
             nodes=nodes,
             code_edges=code_edges.toPandas(),
-            occurrences=code_occurrences(coded).toPandas(),
+            occurrences=code_occurrences(in_domains.select("domain", "codes")).toPandas(),
             profile_similarity=profile_similarity(profiles).toPandas(),
             citations=pairs.toPandas(),
             cited_where=where.toPandas(),
@@ -187,7 +182,7 @@ def _read(ctx: Context, domains: list[str], cluster_run: str) -> _Inputs:
         )
     finally:
         profiles.unpersist()
-        members.unpersist()
+        in_domains.unpersist()
 
 
 def _of(frame: pd.DataFrame, domain: str) -> pd.DataFrame:
