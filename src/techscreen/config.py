@@ -428,6 +428,12 @@ class LabelSettings(_Strict):
     codes: int = Field(5, ge=1, description="top IPC/CPC main groups kept per node")
     representatives: int = Field(5, ge=1, description="patents nearest the centroid kept")
     min_term_count: int = Field(2, ge=1, description="terms rarer than this in a node are dropped")
+    max_docs: int = Field(
+        2000,
+        ge=0,
+        description="keywords are counted on at most about this many members per node (a "
+        "hash-drawn subset of a larger node); 0: every member",
+    )
     extra_stopwords: list[str] = Field(default_factory=list)
     ipc_titles: str = "data/reference/ipc_titles.tsv.gz"
     cpc_titles: str = "data/reference/cpc_titles.tsv.gz"

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from techscreen.cluster.labels import ClassTitles, label_text, node_codes, node_keywords
+from techscreen.cluster.labels import (
+    ClassTitles,
+    keyword_members,
+    label_text,
+    node_codes,
+    node_keywords,
+)
 from techscreen.config import LabelSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -314,3 +320,36 @@ def test_label_text_reads_node_keywords_rows(keywords):
     assert len(parts) == 3 and parts[0].startswith("seed")
     for i, p in enumerate(parts):  # no part is a word of another part
         assert not any(p in q.split() for j, q in enumerate(parts) if j != i)
+
+
+def test_a_large_node_counts_keywords_on_a_stable_draw_of_about_max_docs(spark):
+    filler = ["housing", "method", "layer", "signal", "sensor", "valve", "frame", "panel"]
+    rows = [
+        (f"US-{i}-A1", "big", "en", "Lidar scanner", f"A lidar scanner with a {filler[i % 8]}.")
+        for i in range(600)
+    ] + [
+        (f"US-{i}-A1", "small", "en", "Battery cell", f"A battery cell with a {filler[i % 8]}.")
+        for i in range(600, 660)
+    ]
+    members = spark.createDataFrame(
+        rows, "publication_number string, node_key string, lang string, title string, "
+        "abstract string"
+    )  # fmt: skip
+    sizes = {"big": 600, "small": 60}
+
+    def drawn(max_docs):
+        counts = keyword_members(members, sizes, max_docs).groupBy("node_key").count().collect()
+        return {r["node_key"]: r["count"] for r in counts}
+
+    kept = drawn(120)
+    assert 80 <= kept["big"] <= 160 and kept["small"] == 60  # 600 × 0.2 ± 4 sd
+    first = keyword_members(members, sizes, 120).select("publication_number").collect()
+    again = keyword_members(members.repartition(3), sizes, 120).select("publication_number")
+    assert sorted(first) == sorted(again.collect())  # the draw is by the number, not the split
+    assert drawn(0) == drawn(1000) == {"big": 600, "small": 60}
+    keywords = {
+        r["node_key"]: [k["term"] for k in r["keywords"]]
+        for r in node_keywords(keyword_members(members, sizes, 120), LabelSettings()).collect()
+    }
+    assert keywords["big"][0] in {"lidar", "scanner", "lidar scanner"}
+    assert keywords["small"][0] in {"battery", "cell", "battery cell"}

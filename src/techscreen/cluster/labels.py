@@ -257,6 +257,35 @@ def label_docs(members: DataFrame) -> DataFrame:
     return english.unionByName(chinese)
 
 
+_DRAW_SCALE = 1_000_000  # resolution of the keyword subset's draw
+
+
+def keyword_members(members: DataFrame, sizes: dict[str, int], max_docs: int) -> DataFrame:
+    """The members whose texts a node's keywords are counted on.
+
+    A node of more than ``max_docs`` members keeps a draw of about ``max_docs`` of them, by
+    a hash of the publication number (the same members whatever the partitioning, and a
+    member drawn at one size stays drawn at a smaller share); smaller nodes keep all. The
+    keywords' cost then stops growing with the corpus: a node's top terms are those of its
+    typical members, which a few thousand of them show. ``max_docs`` 0 keeps every member.
+
+    Args:
+        members: rows with ``node_key`` and ``publication_number``.
+        sizes: members per node key.
+        max_docs: the bound per node.
+    """
+    shares = {
+        key: int(_DRAW_SCALE * max_docs / n)
+        for key, n in sizes.items()
+        if max_docs and n > max_docs
+    }
+    if not shares:
+        return members
+    limit = F.create_map(*[F.lit(x) for key, share in sorted(shares.items()) for x in (key, share)])
+    draw = F.pmod(F.xxhash64(F.lit("keywords"), "publication_number"), _DRAW_SCALE)
+    return members.where(F.coalesce(limit[F.col("node_key")], F.lit(_DRAW_SCALE)) > draw)
+
+
 def term_counts(docs: DataFrame, settings: LabelSettings) -> DataFrame:
     """(node_key, lang, term, n): how often each term occurs in each node's documents.
 

@@ -26,6 +26,7 @@ from techscreen.cluster.assign import node_id
 from techscreen.cluster.labels import (
     CHINESE,
     ClassTitles,
+    keyword_members,
     keywords_in,
     label_docs,
     label_text,
@@ -137,7 +138,9 @@ def node_rows(
         representatives[r["node_id"]].append(r["rep"].asDict())
     keyed = members.withColumnRenamed("node_id", "node_key")
     keywords: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(dict)
-    for r in node_keywords(label_docs(keyed), settings).collect():
+    sizes = {key: int(stat["size"]) for key, stat in stats.items()}
+    drawn = keyword_members(keyed, sizes, settings.max_docs)
+    for r in node_keywords(label_docs(drawn), settings).collect():
         keywords[r["node_key"]][r["lang"]] = [t.asDict() for t in r["keywords"]]
     codes = {
         r["node_key"]: [c.asDict() for c in r["codes"]]
