@@ -203,6 +203,11 @@ def _main() -> None:
         "--shuffle-partitions", type=int, help="default: the settings' (auto, per stage)"
     )
     parser.add_argument("--embedder", default="static")
+    parser.add_argument(
+        "--event-log",
+        type=Path,
+        help="write Spark's event log here (per job and stage times; no effect on the run)",
+    )
     args = parser.parse_args()
 
     overrides = [f"embed.embedder={args.embedder}"]
@@ -210,6 +215,10 @@ def _main() -> None:
         overrides.append(f"spark.driver_memory={args.driver_memory}")
     if args.shuffle_partitions:
         overrides.append(f"spark.shuffle_partitions={args.shuffle_partitions}")
+    if args.event_log:
+        args.event_log.mkdir(parents=True, exist_ok=True)
+        events = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(args.event_log)}
+        overrides.append(f"spark.conf={json.dumps(events)}")
     built = time.perf_counter()
     _techscreen("models", "build-static" if args.embedder == "static" else "build-int8")
     built = time.perf_counter() - built

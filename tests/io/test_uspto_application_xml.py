@@ -13,6 +13,7 @@ from techscreen.config import load_settings
 from techscreen.ingest.parse import validate_unit
 from techscreen.ingest.validate import Rules
 from techscreen.io.formats import plan
+from techscreen.io.mapped import MappedReader
 from techscreen.io.records import Reason, RecordError
 from techscreen.io.uspto_application_xml import UsptoApplicationXmlReader
 from techscreen.io.uspto_xml import UsptoGrantXmlReader
@@ -75,6 +76,8 @@ def test_all_ten_raw_documents_agree_with_the_curated_json_lines(week):
             truth[record["source_file"].rsplit("/", 1)[1]] = record
     files = sorted((week / "raw_xml_examples").glob("*.xml"))
     assert len(files) == 10
+    mappings = load_settings(ROOT / "conf").ingest.mapped
+    jsonl = MappedReader("uspto_applications_jsonl", mappings["uspto_applications_jsonl"])
     for path in files:
         raw, t = _parse_file(path), truth[path.name]
         claims = t["priority_claims"]
@@ -96,6 +99,8 @@ def test_all_ten_raw_documents_agree_with_the_curated_json_lines(week):
             ),
         }
         assert {k: raw[k] for k in expected} == expected, path.name
+        # both forms declare English (the XML's lang="EN", the mapping's constant): not guessed
+        assert raw["language"] == jsonl.parse(json.dumps(t))["language"] == "en", path.name
 
 
 def test_detection_does_not_clash_with_grants_or_the_json_lines_mapping(week):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from techscreen import normalize
+from techscreen.ingest.validate import Rules, validate
 from techscreen.io.records import Reason, RecordError
 from techscreen.io.uspto_xml import UsptoGrantXmlReader, _legacy_ipc
 
@@ -30,6 +31,7 @@ V45 = XML_DIR / "synthetic_v45.xml"
 REAL_FILES = (V40, V42_2007, V42_2008, V42_2012)
 
 reader = UsptoGrantXmlReader()
+RULES = Rules(20000, "drop")
 
 
 def _bytes(path: Path) -> bytes:
@@ -77,6 +79,17 @@ def test_v40_first_document_all_fields():
     assert len(rec["cited_publications"]) == 39
     assert rec["cited_publications"][0] == "US675108A"
     assert rec["forward_citations"] is None
+
+
+def test_the_declared_language_is_read_not_guessed():
+    unit = _units(V40)[0]
+    assert 'lang="EN"' in unit[:400]
+    assert reader.parse(unit)["language"] == "en"
+    # English text declared French stays French: the declaration wins over the classifier
+    row = validate(reader.parse(unit.replace('lang="EN"', 'lang="FR"', 1)), RULES)
+    assert row["language"] == "fr"
+    undeclared = reader.parse(unit.replace('lang="EN"', "", 1))
+    assert undeclared["language"] is None and validate(undeclared, RULES)["language"] == "en"
 
 
 def test_v40_priority_foreign_citations_and_legacy_ipc():

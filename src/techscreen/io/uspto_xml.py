@@ -218,7 +218,7 @@ ADDRESS_COUNTRY = "addressbook/address/country"
 
 
 def references(root: ET.Element, biblio: ET.Element) -> dict[str, str | None]:
-    """Publication and application numbers, kind and dates, as written.
+    """Publication and application numbers, kind, dates and language, as written.
 
     The publication number is country + doc-number + kind (``US06836899B1``), the
     application number country + doc-number (``US10339710``); dates are ``YYYYMMDD``.
@@ -238,6 +238,8 @@ def references(root: ET.Element, biblio: ET.Element) -> dict[str, str | None]:
         else None,
         "filing_date": element_text(app, "date"),
         "publication_date": element_text(pub, "date") or root.get("date-publ"),
+        # The document's own lang="EN": a declared language is not guessed again.
+        "language": (root.get("lang") or "").lower() or None,
     }
 
 

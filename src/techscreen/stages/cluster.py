@@ -305,10 +305,12 @@ def run_cluster(ctx: Context) -> dict[str, Any]:
         frame.unpersist()
         assignments = read_table(ctx.spark, s, "assignments").where(F.col("run_id") == run.run_id)
         # every assigned patent with the columns the counts and node_rows' aggregates read:
-        # joined to the patents once; only domain- and node-level rows leave
+        # joined to the patents once, kept on disk (titles and abstracts: at 1M patents a
+        # cache in memory held the driver's old generation at 90%); only domain- and
+        # node-level rows leave
         annotated = assignments.join(
             node_patents(patents, plan.routes), "publication_number"
-        ).persist()
+        ).persist(StorageLevel.DISK_ONLY)
         titles = ClassTitles.load(c.labels.ipc_titles, c.labels.cpc_titles)
         try:
             counts, languages = assignment_counts(annotated)
