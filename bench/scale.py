@@ -217,7 +217,11 @@ def _main() -> None:
         overrides.append(f"spark.shuffle_partitions={args.shuffle_partitions}")
     if args.event_log:
         args.event_log.mkdir(parents=True, exist_ok=True)
-        events = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(args.event_log)}
+        events = {
+            "spark.eventLog.enabled": "true",
+            "spark.eventLog.dir": str(args.event_log),
+            "spark.eventLog.compress": "false",  # bench/event_log.py reads plain JSON lines
+        }
         overrides.append(f"spark.conf={json.dumps(events)}")
     built = time.perf_counter()
     _techscreen("models", "build-static" if args.embedder == "static" else "build-int8")

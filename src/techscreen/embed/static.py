@@ -26,6 +26,7 @@ import numpy as np
 
 from techscreen.embed.base import FolderEmbedder, files_fingerprint
 from techscreen.embed.minilm import packaged_minilm
+from techscreen.embed.word_pieces import WordPieceCache
 from techscreen.io.files import staged_dir
 
 logger = logging.getLogger(__name__)
@@ -299,6 +300,7 @@ class StaticEmbedder(FolderEmbedder):
         # and _encode truncates itself so both agree on what "max_tokens" cuts.
         self.model_ = model
         self.tokenizer_ = plain_tokenizer(model.tokenizer)
+        self.pieces_ = WordPieceCache(self.tokenizer_)
         # model2vec drops the unknown token at inference (its vector is not meaningful).
         self.unk_id_ = model.unk_token_id
         self.vectors_ = np.asarray(model.embedding, dtype=np.float32)
@@ -316,9 +318,7 @@ class StaticEmbedder(FolderEmbedder):
 
         The ids are those the model averages: no special tokens, no [UNK].
         """
-        # encode_batch_fast: Rust, parallel, and skips computing offsets we do not need.
-        encodings = self.tokenizer_.encode_batch_fast(list(texts), add_special_tokens=False)
-        ids = [e.ids for e in encodings]
+        ids = self.pieces_.encode(texts)
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
         if self.unk_id_ is not None:

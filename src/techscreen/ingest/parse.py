@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,9 @@ from techscreen.schema import QUARANTINE, RECORD, VALIDATED
 log = logging.getLogger(__name__)
 
 _REPLACEMENT = "\ufffd"  # what undecodable bytes become when Hadoop text is read as UTF-8
+# A UTF-16 surrogate (U+D800-U+DFFF) in a unit, or a JSON escape of one (\ud800): without
+# either, no text parsed from it can hold a lone surrogate, and the check is skipped.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
 def validate_unit(
@@ -37,7 +41,8 @@ def validate_unit(
         if _REPLACEMENT in payload:
             raise RecordError(Reason.UNDECODABLE, "bytes that are not valid UTF-8")
         raw = reader.parse(payload)
-        return _encodable(validate(raw, rules))
+        row = validate(raw, rules)
+        return _encodable(row) if _SURROGATE_ESCAPE.search(payload) else row
     except RecordError as exc:
         return _rejected(exc.reason, exc.detail, raw, excerpt)
     except RecordFiltered as exc:

@@ -38,7 +38,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
-from functools import partial, reduce
+from functools import lru_cache, partial, reduce
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -65,19 +65,27 @@ _NO_RECORDS = "__no_records__"  # payload key of a JSON document without its rec
 _STEP = re.compile(r"^(?P<key>[^\[\]]+)(?:\[(?P<index>\*|\d+)\])?$")
 
 
-def resolve(record: Any, path: str) -> list[Any]:
-    """Return every value at ``path`` in a parsed JSON record (empty list if absent)."""
-    values = [record]
+@lru_cache(maxsize=1024)
+def _steps(path: str) -> tuple[tuple[str, str | None], ...]:
+    """``path`` as (key, index) steps, parsed once per path (every record reads the same)."""
+    steps = []
     for step in path.split("."):
         m = _STEP.match(step)
         if not m:
             raise ValueError(f"bad path step {step!r} in {path!r}")
+        steps.append((m.group("key"), m.group("index")))
+    return tuple(steps)
+
+
+def resolve(record: Any, path: str) -> list[Any]:
+    """Return every value at ``path`` in a parsed JSON record (empty list if absent)."""
+    values = [record]
+    for key, index in _steps(path):
         nxt: list[Any] = []
         for value in values:
-            if not isinstance(value, dict) or value.get(m.group("key")) is None:
+            if not isinstance(value, dict) or value.get(key) is None:
                 continue
-            item = value[m.group("key")]
-            index = m.group("index")
+            item = value[key]
             if index is None:
                 nxt.append(item)
             elif isinstance(item, list):
