@@ -159,11 +159,8 @@ def plain_tokenizer(tokenizer: Any) -> Any:
 
 def static_ids(tokenizer: Any, unk: int | None, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of each text as the model uses them: no special tokens, no [UNK]."""
-    # encode_batch_fast: Rust, parallel, and skips computing offsets we do not need.
-    encodings = tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
-    if unk is None:
-        return [e.ids for e in encodings]
-    return [[i for i in e.ids if i != unk] for e in encodings]
+    ids = WordPieceCache(tokenizer).encode(texts)
+    return ids if unk is None else [[i for i in e if i != unk] for e in ids]
 
 
 def _fitted(
