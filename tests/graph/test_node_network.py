@@ -55,7 +55,7 @@ def test_citations_link_nodes_and_every_citation_is_accounted_for(spark, members
         "publication_number string",
     )
     pairs, where = citation_counts(members, corpus)
-    got = {(r.source, r.target): r.citations for r in pairs.collect()}
+    got = {(r.source, r.target): r.citations for r in pairs.itertuples()}
     # Kind codes are ignored when matching (US-3-A1 cites US-3-B2); a node citing itself is
     # not an edge; the medicine patent citing an energy patent is outside its domain's nodes.
     assert got == {
@@ -63,7 +63,7 @@ def test_citations_link_nodes_and_every_citation_is_accounted_for(spark, members
         ("energy:0", "energy:2"): 1,
         ("energy:1", "energy:2"): 2,
     }
-    accounted = {(r.domain, r["where"]): r.citations for r in where.collect()}
+    accounted = {(r.domain, r.where): r.citations for r in where.itertuples()}
     assert accounted == {
         ("energy", "within_node"): 3,  # US-1 → US-2, US-2 → US-1, US-3 → US-4
         ("energy", "between_nodes"): 4,

@@ -309,7 +309,10 @@ def test_units_jsonl_array_and_csv(spark) -> None:
     from_array = sorted(u.record_location for u in units if u.source_file == str(ARRAY))
     assert from_array == ["index=0", "index=1", "index=2"]
     from_lines = [u for u in units if u.source_file == str(JSONL)]
-    assert all(u.record_location.startswith("offset=") for u in from_lines)
+    lines = JSONL.read_text(encoding="utf-8").splitlines()
+    assert {u.payload for u in from_lines} == {line for line in lines if line.strip()}
+    for u in from_lines:  # line=N is the file's N-th line
+        assert u.payload == lines[int(u.record_location.removeprefix("line=")) - 1]
     numbers = [JSON_READER.parse(u.payload)["publication_number"] for u in units]
     assert numbers.count("US 2009/0022735 A1") == 2  # line 2 and array element 0
 

@@ -86,8 +86,11 @@ def profile_similarity(profiles: DataFrame) -> DataFrame:
     )
 
 
-def citation_counts(members: DataFrame, corpus: DataFrame) -> tuple[DataFrame, DataFrame]:
+def citation_counts(members: DataFrame, corpus: DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Citations between nodes, and where every citation of a node member points.
+
+    One Spark aggregation (citing node, cited node, where) is collected; both tables are cut
+    from it on the driver, so the citations are exploded and joined once.
 
     Args:
         members: ``(domain, node_id, publication_number, cited_publications)`` of the node
@@ -113,26 +116,27 @@ def citation_counts(members: DataFrame, corpus: DataFrame) -> tuple[DataFrame, D
     located = cites.join(targets, ["domain", "serial"], "left").join(
         known.withColumn("in_corpus", F.lit(True)), "serial", "left"
     )
+    between = F.col("cited").isNotNull() & (F.col("cited") != F.col("citing"))
     where = (
         F.when(F.col("cited").isNull() & F.col("in_corpus").isNull(), "outside_corpus")
         .when(F.col("cited").isNull(), "outside_nodes")
         .when(F.col("cited") == F.col("citing"), "within_node")
         .otherwise("between_nodes")
     )
-    summary = located.groupBy("domain", where.alias("where")).agg(
-        F.count(F.lit(1)).alias("citations")
-    )
-    pairs = (
-        located.where(F.col("cited").isNotNull() & (F.col("cited") != F.col("citing")))
-        .select(
+    counts = (
+        located.select(
             "domain",
-            F.least("citing", "cited").alias("source"),
-            F.greatest("citing", "cited").alias("target"),
+            where.alias("where"),
+            F.when(between, F.least("citing", "cited")).alias("source"),
+            F.when(between, F.greatest("citing", "cited")).alias("target"),
         )
-        .groupBy("domain", "source", "target")
+        .groupBy("domain", "where", "source", "target")
         .agg(F.count(F.lit(1)).alias("citations"))
+        .toPandas()
     )
-    return pairs, summary
+    pairs = counts[counts["where"] == "between_nodes"][["domain", "source", "target", "citations"]]
+    summary = counts.groupby(["domain", "where"], as_index=False)["citations"].sum()
+    return pairs.reset_index(drop=True), summary
 
 
 def centroid_neighbours(nodes: pd.DataFrame, k: int) -> pd.DataFrame:

@@ -19,10 +19,17 @@ from techscreen.schema import QUARANTINE, RECORD, VALIDATED
 
 log = logging.getLogger(__name__)
 
-_REPLACEMENT = "\ufffd"  # what undecodable bytes become when Hadoop text is read as UTF-8
+_REPLACEMENT = "\ufffd"  # what undecodable bytes become when text is read as UTF-8
 # A UTF-16 surrogate (U+D800-U+DFFF) in a unit, or a JSON escape of one (\ud800): without
-# either, no text parsed from it can hold a lone surrogate, and the check is skipped.
+# either, no text parsed from it can hold a lone surrogate, and the check is skipped. The
+# substring tests go first: a regular expression without a literal prefix scans slowly.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+
+
+def _may_hold_surrogate(payload: str) -> bool:
+    """True if ``payload`` holds a surrogate or its JSON escape (not in ASCII without one)."""
+    suspect = "\\ud" in payload or "\\uD" in payload or not payload.isascii()
+    return suspect and _SURROGATE_ESCAPE.search(payload) is not None
 
 
 def validate_unit(
@@ -42,7 +49,7 @@ def validate_unit(
             raise RecordError(Reason.UNDECODABLE, "bytes that are not valid UTF-8")
         raw = reader.parse(payload)
         row = validate(raw, rules)
-        return _encodable(row) if _SURROGATE_ESCAPE.search(payload) else row
+        return _encodable(row) if _may_hold_surrogate(payload) else row
     except RecordError as exc:
         return _rejected(exc.reason, exc.detail, raw, excerpt)
     except RecordFiltered as exc:
@@ -92,14 +99,16 @@ def validated(units: DataFrame, reader: Reader, rules: Rules, excerpt_chars: int
             for source_file, location, payload in zip(
                 cols["source_file"], cols["record_location"], cols["payload"], strict=True
             ):
-                row = validate_unit(reader, rules, payload, excerpt_chars)
+                text = None if payload is None else payload.decode("utf-8", errors="replace")
+                row = validate_unit(reader, rules, text, excerpt_chars)
                 row.update(
                     source_format=reader.name, source_file=source_file, record_location=location
                 )
                 rows.append({n: row.get(n) for n in names})
             yield pa.RecordBatch.from_pylist(rows, schema=arrow_schema)
 
-    return units.mapInArrow(run, VALIDATED)
+    # As bytes: a text source keeps bytes that are not UTF-8 as read (they become U+FFFD here).
+    return units.withColumn("payload", F.col("payload").cast("binary")).mapInArrow(run, VALIDATED)
 
 
 def kept(rows: DataFrame) -> DataFrame:

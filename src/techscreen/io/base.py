@@ -18,6 +18,9 @@ from pyspark.sql import functions as F
 
 from techscreen.schema import UNITS
 
+# monotonically_increasing_id(): the task's index above bit 33, the row's index in it below
+_ROW_BITS = (1 << 33) - 1
+
 
 class Reader(ABC):
     """One raw input format.
@@ -70,8 +73,29 @@ def delimited_units(spark: SparkSession, files: Sequence[str], delimiter: str) -
 
 
 def line_units(spark: SparkSession, files: Sequence[str]) -> DataFrame:
-    """One unit per non-blank line (JSON Lines and the like), located by byte offset."""
-    return delimited_units(spark, files, "\n")
+    r"""One unit per non-blank line (JSON Lines and the like), located by line number.
+
+    Read by Spark's text source, in the JVM (a line ends at ``\n``, ``\r\n`` or ``\r``;
+    gzip files whole, plain files split across tasks). The location is ``line=N`` (1-based,
+    blank lines counted) or, in a split of a large plain file that starts at byte ``B``,
+    ``offset=B;line=N``: the ``N``-th line after the one holding byte ``B`` (``tail -c
+    +$((B+1)) FILE | sed -n $((N+1))p``). Each file is read on its own, so a task holds one
+    split and the row's index in its task is its line in the split. Bytes that are not UTF-8
+    are kept as read; validation reads them as U+FFFD and quarantines the record.
+    """
+    frames = []
+    for path in files:
+        block = F.col("_metadata.file_block_start")
+        line = (F.monotonically_increasing_id().bitwiseAND(_ROW_BITS) + 1).cast("string")
+        numbered = spark.read.text(path).select(
+            F.lit(path).alias("source_file"),
+            F.when(block == 0, F.concat(F.lit("line="), line))
+            .otherwise(F.concat(F.lit("offset="), block.cast("string"), F.lit(";line="), line))
+            .alias("record_location"),
+            F.col("value").alias("payload"),
+        )
+        frames.append(numbered.where(F.length(F.trim("payload")) > 0))
+    return union_units(spark, frames)
 
 
 def union_units(spark: SparkSession, frames: Sequence[DataFrame]) -> DataFrame:
