@@ -5,16 +5,22 @@ from __future__ import annotations
 import gzip
 import math
 import re
+from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from techscreen.cluster.labels import (
     ClassTitles,
+    _count_terms,
+    english_terms,
+    han_terms,
     keyword_members,
     label_text,
     node_codes,
     node_keywords,
+    term_counts,
 )
 from techscreen.config import LabelSettings
 
@@ -97,7 +103,7 @@ def keywords(spark):
     settings = LabelSettings(
         keywords=10, min_term_count=2, extra_stopwords=["Coating", "graphene anode"]
     )
-    out = node_keywords(docs, settings).collect()
+    out = node_keywords(docs, settings)
     assert len({(r["node_key"], r["lang"]) for r in out}) == len(out)
     return {r["node_key"]: r["keywords"] for r in out}
 
@@ -174,7 +180,7 @@ def test_scores_follow_the_ctfidf_definition(spark):
         ],
         "node_key string, lang string, title string, abstract string",
     )
-    found = node_keywords(docs, LabelSettings(keywords=10, min_term_count=1)).collect()
+    found = node_keywords(docs, LabelSettings(keywords=10, min_term_count=1))
     got = {
         r["node_key"]: [(k["term"], k["score"]) for k in r["keywords"]]
         for r in found
@@ -213,6 +219,107 @@ def test_phrases_join_adjacent_kept_words_and_extra_stopwords_apply(keywords):
 
 
 # --- class titles on the bundled tables ----------------------------------------------------
+
+
+MIXED_ZH = ("锂电池 lithium battery", "正极材料包括磷酸铁锂。Cathode material.")
+
+
+def test_term_counts_follow_the_documented_rules_on_hostile_text(spark):
+    # Counted by hand from the rules of english_terms: lower case; Latin words (inner
+    # hyphens, accents) of >= 3 characters holding a letter and not stopwords; bigrams of
+    # two adjacent kept words, any dropped token (punctuation, 2023, 12-34, "the") between
+    # them breaking it; " . " between title and abstract, a null part left out.
+    docs = spark.createDataFrame(
+        [
+            (
+                "h",
+                "en",
+                None,
+                "Résistance thermique: heat-exchanger tubes, 2023 tubes and the copper tubes.",
+            ),
+            ("h", "en", "Copper tubes", "Tubes cooling."),
+            ("h", "en", "X-ray CO2 sensor 12-34 sensor", None),
+            ("m", "zh", *MIXED_ZH),  # Latin words of a zh document are not read
+            ("empty", "en", "The method", "12 of 2023."),
+            ("empty_zh", "zh", "Only English here", None),
+            ("only_extra", "en", "Graphite, graphite", None),
+            (None, "en", "Orphan zeolite", None),
+            ("h", "de", "Wärmetauscher Rohre", None),
+        ],
+        "node_key string, lang string, title string, abstract string",
+    )
+    settings = LabelSettings(extra_stopwords=["Copper tubes", " graphite "])
+    rows = term_counts(docs, settings).collect()
+    assert len({(r["node_key"], r["lang"], r["term"]) for r in rows}) == len(rows)
+    counts = {(r["node_key"], r["lang"]): {} for r in rows}
+    for r in rows:
+        counts[r["node_key"], r["lang"]][r["term"]] = r["n"]
+    assert counts["h", "en"] == {
+        None: 3,  # documents
+        "résistance": 1,
+        "thermique": 1,
+        "heat-exchanger": 1,
+        "tubes": 5,
+        "copper": 2,
+        "cooling": 1,
+        "x-ray": 1,
+        "co2": 1,
+        "sensor": 2,
+        "résistance thermique": 1,
+        "heat-exchanger tubes": 1,
+        "tubes cooling": 1,
+        "x-ray co2": 1,
+        "co2 sensor": 1,
+        # not "copper tubes": an extra stopword; not "tubes tubes" (",", 2023, ".", 12-34
+        # between), "thermique heat-exchanger" (":") nor "tubes copper" ("and the")
+    }
+    zh_text = " . ".join(MIXED_ZH)
+    assert counts["m", "zh"] == {None: 1, **Counter(han_terms(zh_text))}
+    assert {"锂电池", "正极 材料"} <= set(counts["m", "zh"])
+    # nodes whose documents yield no term (numbers and stopwords, no Han characters, only
+    # extra stopwords) are still present, with their null-term row
+    assert counts["empty", "en"] == counts["empty_zh", "zh"] == {None: 1}
+    assert counts["only_extra", "en"] == {None: 1}
+    nodes = {("h", "en"), ("m", "zh"), ("empty", "en"), ("empty_zh", "zh"), ("only_extra", "en")}
+    assert set(counts) == nodes  # no null node_key, no "de" document
+
+
+def test_ascii_text_is_tokenised_as_the_unicode_pattern_does():
+    # ASCII text takes a faster pattern; a trailing "é" (a dropped one-letter word) sends the
+    # same text through the Unicode one, which must give the same terms.
+    stop = frozenset({"the", "and", "of"})
+    for text in [
+        "Heat-exchanger tubes, 2023 tubes and the copper tubes.",
+        "X-RAY co2 sensor 12-34 sensor; anti--lock brake-- pads (well-known)",
+        "tab\tsep\nnew-line\x0bvertical\x0cfeed\rreturn _under_score a_b",
+        "C++ ~tilde~ [brackets] {braces} #hash @at 'quoted' \"double\" ab cd",
+    ]:
+        assert text.isascii()
+        ascii_terms = english_terms(text, stop)
+        assert ascii_terms and ascii_terms == english_terms(text + " é", stop), text
+
+
+def test_partial_counts_handed_on_early_add_up_to_the_same_counts():
+    batch = pa.RecordBatch.from_pylist(
+        [
+            {"node_key": f"n{i % 3}", "lang": "en", "title": "Heat pump", "abstract": f"coil {i}"}
+            for i in range(30)
+        ]
+    )
+    stop = frozenset({"the"})
+
+    def added(flush_keys):
+        out = Counter()
+        parts = list(_count_terms(iter([batch] * 4), stop, stop, frozenset(), flush_keys))
+        for part in parts:
+            for r in part.to_pylist():
+                out[r["node_key"], r["term"]] += r["n"]
+        return len(parts), out
+
+    (once, whole), (often, split) = added(10**6), added(1)
+    assert once == 1 and often == 4  # one batch per input batch once past the bound
+    assert split == whole
+    assert whole["n0", "heat pump"] == whole["n0", None] == 40 and whole["n1", "coil"] == 40
 
 
 def test_reference_tables_are_compact_and_clean():
@@ -349,7 +456,7 @@ def test_a_large_node_counts_keywords_on_a_stable_draw_of_about_max_docs(spark):
     assert drawn(0) == drawn(1000) == {"big": 600, "small": 60}
     keywords = {
         r["node_key"]: [k["term"] for k in r["keywords"]]
-        for r in node_keywords(keyword_members(members, sizes, 120), LabelSettings()).collect()
+        for r in node_keywords(keyword_members(members, sizes, 120), LabelSettings())
     }
     assert keywords["big"][0] in {"lidar", "scanner", "lidar scanner"}
     assert keywords["small"][0] in {"battery", "cell", "battery cell"}

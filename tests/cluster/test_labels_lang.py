@@ -112,7 +112,7 @@ def by_language(spark):
     members = spark.createDataFrame(agri + aviation + heat + untranslated, MEMBERS)
     assert {"zh", "en", "ko", "de"} <= {r[1] for r in heat}
     got = node_keywords(label_docs(members), LabelSettings(keywords=10, min_term_count=2))
-    return {(r.node_key, r.lang): [k.term for k in r.keywords] for r in got.collect()}
+    return {(r.node_key, r.lang): [k.term for k in r.keywords] for r in got}
 
 
 def test_chinese_keywords_are_chinese_and_english_ones_have_no_han(by_language):

@@ -119,7 +119,7 @@ def zh_keywords(spark):
         rows, "node_key string, lang string, title string, abstract string"
     )
     got = node_keywords(docs, LabelSettings(keywords=10, min_term_count=2))
-    return {r["node_key"]: [k["term"] for k in r["keywords"]] for r in got.collect()}
+    return {r["node_key"]: [k["term"] for k in r["keywords"]] for r in got}
 
 
 def test_chinese_nodes_get_word_keywords(zh_keywords):

@@ -14,9 +14,10 @@
   words that stand next to each other in the text with both kept; Chinese terms are jieba
   words (:func:`han_terms`, through :class:`~techscreen.embed.zh_text.Analyser`, traditional
   characters read as simplified) of two or more characters that are not stopwords, and
-  phrases of two kept words next to each other. Latin text is tokenised by Spark built-in
-  functions; Han text goes through a pandas UDF on the executors (jieba loaded once per
-  Python worker). Only the term × node aggregate is shuffled.
+  phrases of two kept words next to each other. Both tokenisers (:func:`english_terms`,
+  :func:`han_terms`) run in one Python pass over the documents on the executors
+  (:func:`term_counts`, jieba loaded once per Python worker), which counts terms per
+  partition: only the partial term × node counts are shuffled.
 * :func:`node_codes` — the main groups (IPC ∪ CPC) most patents of a node carry, with their
   share of the node and their English and Chinese titles from :class:`ClassTitles`.
 * :func:`label_text` — one line for people in one language: the node's keywords in that
@@ -32,15 +33,18 @@ from __future__ import annotations
 import csv
 import functools
 import gzip
+import itertools
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from pyspark.sql import Column, DataFrame, Window
+import pyarrow as pa
+import regex
+from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -125,7 +129,16 @@ ZH_STOPWORDS = _words(
 )
 
 # Latin words (letters/digits, inner hyphens) or one punctuation mark, which breaks bigrams.
-_TOKEN = r"[\p{IsLatin}\p{Nd}]+(?:-[\p{IsLatin}\p{Nd}]+)*|[^\s\p{IsLatin}\p{Nd}]"
+# `regex`, not `re`: it knows Unicode scripts (\p{IsLatin}) as Java's regex does. Whitespace is
+# Java's \s (ASCII only), the rule the Spark tokeniser this replaced had: another space (NBSP)
+# is a token and breaks a bigram. Ingest's clean_text leaves no other space in stored text.
+_TOKEN = regex.compile(
+    r"[\p{IsLatin}\p{Nd}]+(?:-[\p{IsLatin}\p{Nd}]+)*|[^ \t\n\x0b\f\r\p{IsLatin}\p{Nd}]"
+)
+# The same pattern for ASCII text after lower-casing, where the Latin script is a-z and the
+# decimal digits 0-9: `re` matches it about twice as fast, and most English text is ASCII.
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*|[^ \t\n\x0b\f\ra-z0-9]")
+_LATIN = regex.compile(r"\p{IsLatin}")
 _MIN_WORD = 3
 # Han characters (CJK unified ideographs, extension A, compatibility ideographs): the ranges
 # of techscreen.embed.zh_text. Anything else breaks a run of them.
@@ -168,7 +181,7 @@ def han_terms(text: str | None, stopwords: Iterable[str] = ZH_STOPWORDS) -> list
     characters and is not in ``stopwords``. Two kept words next to each other in a run also
     make a phrase, stored with a space (``"余热 回收"``) like an English bigram; punctuation,
     Latin text, digits, single characters and stopwords all break phrases. Latin words are
-    not returned here (the Spark tokeniser of :func:`term_counts` reads them).
+    not returned here (:func:`english_terms` reads them, in English documents).
 
     Args:
         text: any text; None, empty or Han-free text gives ``[]``.
@@ -197,26 +210,35 @@ def han_terms(text: str | None, stopwords: Iterable[str] = ZH_STOPWORDS) -> list
     return words + phrases
 
 
-def _han_terms_udf(stopwords: frozenset[str]) -> Callable[[Column], Column]:
-    """A pandas UDF over a text column giving :func:`han_terms` of each value (executors)."""
+def english_terms(text: str | None, stopwords: frozenset[str]) -> list[str]:
+    """The English terms of ``text``: kept words, then bigrams of two adjacent kept words.
 
-    @F.pandas_udf(T.ArrayType(T.StringType()))
-    def segment(texts: pd.Series) -> pd.Series:
-        return texts.map(lambda t: han_terms(t, stopwords) if isinstance(t, str) else [])
+    The text is lower-cased and cut into tokens: a Latin word (Latin letters and decimal
+    digits, with inner hyphens: ``lithium-ion``, ``résistance``) or any other single
+    character that is not whitespace (punctuation, a Han character, …). A word is kept when
+    it has at least three characters, holds a Latin letter (``2023`` does not) and is not in
+    ``stopwords``. Every dropped token, a punctuation mark included, breaks bigrams: "heat
+    exchanger" is a bigram of "the heat exchanger" but not of "heat, exchanger" nor of "heat
+    of exchanger".
 
-    return segment
+    Args:
+        text: any text; None or empty gives ``[]``.
+        stopwords: lower-case words never kept (:func:`stopwords_for_labels`).
 
-
-def _latin_words(text: Column, stopwords: frozenset[str]) -> Column:
-    """The Latin tokens of ``text``: a kept word, or null where a token was dropped."""
-    tokens = F.regexp_extract_all(F.lower(text), F.lit(_TOKEN), F.lit(0))
-    return F.transform(
-        tokens,
-        lambda t: F.when(
-            (F.length(t) >= _MIN_WORD) & t.rlike(r"\p{IsLatin}") & ~t.isin(sorted(stopwords)),
-            t,
-        ),
-    )
+    Returns:
+        The kept words in text order, then the bigrams (``"heat exchanger"``) in text order
+        (repeats kept: they are counted).
+    """
+    if not text:
+        return []
+    text = text.lower()
+    tokens = (_ASCII_TOKEN if text.isascii() else _TOKEN).findall(text)
+    kept = [
+        w if len(w) >= _MIN_WORD and w not in stopwords and _LATIN.search(w) else None
+        for w in tokens
+    ]
+    words = [w for w in kept if w]
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(kept) if a and b]
 
 
 def label_docs(members: DataFrame) -> DataFrame:
@@ -286,59 +308,123 @@ def keyword_members(members: DataFrame, sizes: dict[str, int], max_docs: int) ->
     return members.where(F.coalesce(limit[F.col("node_key")], F.lit(_DRAW_SCALE)) > draw)
 
 
+_COUNTS_SCHEMA = "node_key string, lang string, term string, n long"
+_FLUSH_KEYS = 500_000
+"""Distinct terms a Python worker holds counts of before it hands them on to the shuffle."""
+
+
+def _counts_batch(
+    counts: Mapping[tuple[str, str], Counter[str | None]], extra: frozenset[str]
+) -> pa.RecordBatch:
+    """The counts held as one Arrow batch of ``_COUNTS_SCHEMA`` rows, ``extra`` terms left out."""
+    keys: list[str] = []
+    langs: list[str] = []
+    terms: list[str | None] = []
+    ns: list[int] = []
+    for (key, lang), counter in counts.items():
+        for term, n in counter.items():
+            if term not in extra:
+                keys.append(key)
+                langs.append(lang)
+                terms.append(term)
+                ns.append(n)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(keys, pa.string()),
+            pa.array(langs, pa.string()),
+            pa.array(terms, pa.string()),
+            pa.array(ns, pa.int64()),
+        ],
+        names=["node_key", "lang", "term", "n"],
+    )
+
+
+def _count_terms(
+    batches: Iterator[pa.RecordBatch],
+    stopwords: frozenset[str],
+    zh_stopwords: frozenset[str],
+    extra: frozenset[str],
+    flush_keys: int = _FLUSH_KEYS,
+) -> Iterator[pa.RecordBatch]:
+    """Partial ``(node_key, lang, term, n)`` counts of one partition of documents (executors).
+
+    One Counter per (node, language): a document adds its terms and one to the null term,
+    which so counts the documents. The counts are handed on when they hold more than
+    ``flush_keys`` terms after a batch (a partition spanning many nodes stays bounded in
+    memory) and at the end; the shuffle after adds up the partial counts of a key.
+    """
+    counts: dict[tuple[str, str], Counter[str | None]] = {}
+    for batch in batches:
+        columns = [batch.column(c).to_pylist() for c in ("node_key", "lang", "title", "abstract")]
+        for key, lang, title, abstract in zip(*columns, strict=True):
+            # the concat_ws(" . ", title, abstract) of the labels: no bigram across the two
+            text = " . ".join(part for part in (title, abstract) if part is not None)
+            terms = (
+                english_terms(text, stopwords) if lang == ENGLISH else han_terms(text, zh_stopwords)
+            )
+            counter = counts.get((key, lang))
+            if counter is None:
+                counter = counts[key, lang] = Counter()
+            counter[None] += 1
+            counter.update(terms)
+        if sum(map(len, counts.values())) > flush_keys:
+            yield _counts_batch(counts, extra)
+            counts = {}
+    if counts:
+        yield _counts_batch(counts, extra)
+
+
 def term_counts(docs: DataFrame, settings: LabelSettings) -> DataFrame:
     """(node_key, lang, term, n): how often each term occurs in each node's documents.
 
     ``lang`` says which tokeniser reads a document: ``en`` documents give English words and
-    bigrams (Spark built-in functions), ``zh`` documents Chinese words and phrases
-    (:func:`han_terms`, a pandas UDF on the executors that only ``zh`` documents with Han
-    characters reach: an all-English corpus sends nothing to Python). Documents of another
-    ``lang`` are ignored. Each (node, lang) with documents keeps a row with a null term, so
-    that it is present downstream even if its documents yield no term.
+    bigrams (:func:`english_terms`), ``zh`` documents Chinese words and phrases
+    (:func:`han_terms`; Latin words in them are not read). Documents of another ``lang`` or
+    without a ``node_key`` are ignored. Title and abstract are read as one text joined by
+    ``" . "`` (a null part left out), so no bigram spans the two.
+
+    Lazy: one Python pass over ``docs`` on the executors (``mapInArrow``) tokenises and
+    counts each partition; only the partial term × node counts are shuffled and added up.
+    The stopword sets are made here, on the driver (Spark's lists need the JVM), and travel
+    with the function.
+
+    Returns:
+        ``(node_key string, lang string, term string, n long)``. Each (node, lang) with
+        documents has one row with a null term whose ``n`` is its number of documents, so
+        that it is present downstream even if its documents yield no term. Terms in
+        ``settings.extra_stopwords`` (lower-cased; a bigram or phrase included) are never
+        counted.
     """
-    extra = {w.strip().lower() for w in settings.extra_stopwords if w.strip()}
-    stopwords = stopwords_for_labels(settings.extra_stopwords)
-    zh_stopwords = frozenset(ZH_STOPWORDS | extra)
-    text = F.concat_ws(" . ", F.col("title"), F.col("abstract"))  # no bigram across the two
-    keyed = docs.where(F.col("node_key").isNotNull())
-    # the words as a column first: the bigram expressions below read it four times
-    words = keyed.where(F.col("lang") == ENGLISH).select(
-        "node_key", "lang", _latin_words(text, stopwords).alias("_kept")
+    extra = frozenset(w.strip().lower() for w in settings.extra_stopwords if w.strip())
+    count = functools.partial(
+        _count_terms,
+        stopwords=stopwords_for_labels(settings.extra_stopwords),
+        zh_stopwords=frozenset(ZH_STOPWORDS | extra),
+        extra=extra,
     )
-    pairs = F.greatest(F.size("_kept") - 1, F.lit(0))
-    bigrams = F.zip_with(
-        F.slice("_kept", 1, pairs),
-        F.slice("_kept", 2, pairs),
-        lambda a, b: F.concat(a, F.lit(" "), b),  # null unless both words were kept
-    )
-    latin = words.select(
+    texts = docs.where(F.col("node_key").isNotNull() & F.col("lang").isin(ENGLISH, CHINESE)).select(
         "node_key",
         "lang",
-        F.explode_outer(F.filter(F.concat("_kept", bigrams), lambda t: t.isNotNull())).alias(
-            "term"
-        ),
+        F.col("title").cast("string").alias("title"),
+        F.col("abstract").cast("string").alias("abstract"),
     )
-    zh_docs = keyed.where(F.col("lang") == CHINESE)
-    chinese = zh_docs.where(text.rlike(r"\p{IsHan}")).select(
-        "node_key", "lang", F.explode(_han_terms_udf(zh_stopwords)(text)).alias("term")
-    )
-    present = zh_docs.select("node_key", "lang", F.lit(None).cast("string").alias("term"))
     return (
-        latin.unionByName(chinese)
-        .unionByName(present)
-        .where(F.col("term").isNull() | ~F.col("term").isin(sorted(extra)))
+        texts.mapInArrow(count, _COUNTS_SCHEMA)
         .groupBy("node_key", "lang", "term")
-        .agg(F.count(F.lit(1)).alias("n"))
+        .agg(F.sum("n").alias("n"))
     )
 
 
-def node_keywords(docs: DataFrame, settings: LabelSettings) -> DataFrame:
+def node_keywords(docs: DataFrame, settings: LabelSettings) -> list[Row]:
     """Top ``settings.keywords`` c-TF-IDF terms per node and label language.
 
-    Lazy: one pass over ``docs`` (and one over its Chinese texts with Han characters); only
-    the term × node counts are shuffled (the average class length ``A`` of each language is
-    an aggregate of them, broadcast back). Each language is its own c-TF-IDF: its classes
-    are the nodes' documents in that language, its term frequencies count that language.
+    Eager, and node-sized: the counts of :func:`term_counts` (one pass over ``docs``; only
+    term × node counts are shuffled) are persisted while two aggregates read them — first
+    the average class length ``A`` of each language, which fills the cache and comes back to
+    the driver as one number per language, then the ranking — and released once the rows
+    are collected, so the documents are tokenised once. Each language is its own c-TF-IDF:
+    its classes are the nodes' documents in that language, its term frequencies count that
+    language.
 
     Args:
         docs: one row per document with ``node_key`` (string), ``lang`` (``en`` or ``zh``,
@@ -349,48 +435,56 @@ def node_keywords(docs: DataFrame, settings: LabelSettings) -> DataFrame:
             and extra stopwords.
 
     Returns:
-        ``(node_key string, lang string, keywords array<struct<term string, score
-        double>>)``, one row per node and language of ``docs``, keywords ordered by score
+        Rows ``(node_key string, lang string, keywords array<struct<term string, score
+        double>>)``, one per node and language of ``docs``, keywords ordered by score
         descending then term; an empty array for a node with no usable term in that
         language.
     """
-    counts = term_counts(docs, settings)
-    # A: the average number of terms per class of a language, over every node with documents
-    # in it (empty ones included); a per-language frame from the same shuffled counts.
-    avg = counts.groupBy("lang").agg(
-        F.coalesce(
-            F.sum(F.when(F.col("term").isNotNull(), F.col("n"))) / F.countDistinct("node_key"),
-            F.lit(0.0),
-        ).alias("avg_len")
-    )
-    by_node = Window.partitionBy("lang", "node_key")
-    has_term = F.col("term").isNotNull()
-    eligible = has_term & (F.col("n") >= settings.min_term_count)
-    score = (F.col("n") / F.col("size")) * F.log1p(F.col("avg_len") / F.col("f_t"))
-    ranked = (
-        counts.join(F.broadcast(avg), "lang")
-        .withColumn("f_t", F.sum("n").over(Window.partitionBy("lang", "term")))
-        .withColumn("size", F.sum(F.when(has_term, F.col("n"))).over(by_node))
-        .withColumn("score", F.when(eligible, score))
-        .withColumn(
-            "rank",
-            F.row_number().over(
-                by_node.orderBy(F.desc_nulls_last("score"), F.asc_nulls_last("term"))
-            ),
+    counts = term_counts(docs, settings).persist()
+    try:
+        # A: the average number of terms per class of a language, over every node with
+        # documents in it (empty ones included).
+        averages = counts.groupBy("lang").agg(
+            F.coalesce(
+                F.sum(F.when(F.col("term").isNotNull(), F.col("n"))) / F.countDistinct("node_key"),
+                F.lit(0.0),
+            ).alias("avg_len")
         )
-    )
-    keep = eligible & (F.col("rank") <= settings.keywords)
-    return (
-        ranked.groupBy("node_key", "lang")
-        .agg(F.collect_list(F.when(keep, F.struct("rank", "term", "score"))).alias("kw"))
-        .select(
-            "node_key",
-            "lang",
-            F.transform(F.array_sort("kw"), lambda r: F.struct(r["term"], r["score"]))
-            .cast(KEYWORDS_TYPE)
-            .alias("keywords"),
+        avg = {r["lang"]: r["avg_len"] for r in averages.collect()}
+        if not avg:
+            return []
+        avg_len = F.create_map(*[F.lit(x) for lang in sorted(avg) for x in (lang, avg[lang])])
+        by_node = Window.partitionBy("lang", "node_key")
+        has_term = F.col("term").isNotNull()
+        eligible = has_term & (F.col("n") >= settings.min_term_count)
+        score = (F.col("n") / F.col("size")) * F.log1p(F.col("avg_len") / F.col("f_t"))
+        ranked = (
+            counts.withColumn("avg_len", avg_len[F.col("lang")])
+            .withColumn("f_t", F.sum("n").over(Window.partitionBy("lang", "term")))
+            .withColumn("size", F.sum(F.when(has_term, F.col("n"))).over(by_node))
+            .withColumn("score", F.when(eligible, score))
+            .withColumn(
+                "rank",
+                F.row_number().over(
+                    by_node.orderBy(F.desc_nulls_last("score"), F.asc_nulls_last("term"))
+                ),
+            )
         )
-    )
+        keep = eligible & (F.col("rank") <= settings.keywords)
+        return (
+            ranked.groupBy("node_key", "lang")
+            .agg(F.collect_list(F.when(keep, F.struct("rank", "term", "score"))).alias("kw"))
+            .select(
+                "node_key",
+                "lang",
+                F.transform(F.array_sort("kw"), lambda r: F.struct(r["term"], r["score"]))
+                .cast(KEYWORDS_TYPE)
+                .alias("keywords"),
+            )
+            .collect()
+        )
+    finally:
+        counts.unpersist()
 
 
 def main_groups(codes: Column) -> Column:

@@ -140,7 +140,7 @@ def node_rows(
     keywords: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(dict)
     sizes = {key: int(stat["size"]) for key, stat in stats.items()}
     drawn = keyword_members(keyed, sizes, settings.max_docs)
-    for r in node_keywords(label_docs(drawn), settings).collect():
+    for r in node_keywords(label_docs(drawn), settings):
         keywords[r["node_key"]][r["lang"]] = [t.asDict() for t in r["keywords"]]
     codes = {
         r["node_key"]: [c.asDict() for c in r["codes"]]
