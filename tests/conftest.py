@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
+import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,10 @@ from techscreen.spark import build_session
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 SHARED = ROOT.parent / "shared" / "data"  # CI has it; tests that need it skip without it
+IPA = ROOT / "data" / "sample" / "ipa_week" / "uspto_ipa230105_applications.jsonl.gz"
+STATIC_DIMS = 256  # pca_dims of the session's static embedder
+
+log = logging.getLogger(__name__)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -34,6 +41,43 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED
+
+
+def static_fit_texts(n: int = 40) -> list[str]:
+    """A tiny fit corpus: the first n applications of the bundled sample, read directly."""
+    with gzip.open(IPA, "rt", encoding="utf-8") as f:
+        records = [json.loads(line) for _, line in zip(range(n), f, strict=False)]
+    return [f"{r['title'].capitalize()}. {r['abstract']}" for r in records]
+
+
+@pytest.fixture(scope="session")
+def static_model(tmp_path_factory) -> Path:
+    """A small static embedder, built once per session, in a folder of its own.
+
+    Distilled from the packaged MiniLM and fitted on 40 sample texts: the model
+    tests/embed/test_static.py checks, and the embedder of the pipeline tests that test the
+    pipeline's machinery (resume, cluster mode, incremental runs, routing, heap) rather than
+    embedding quality. The build is ~45 s on a 2-core CPU, once; it then embeds the sample in
+    seconds where the default minilm-int8 takes minutes.
+    """
+    from techscreen.embed.static import build_static
+
+    out = tmp_path_factory.mktemp("static") / "static-minilm"
+    started = time.perf_counter()
+    build_static(out, pca_dims=STATIC_DIMS, texts=static_fit_texts(), corpus={"corpus": "ipa head"})
+    log.info("build_static took %.1f s", time.perf_counter() - started)
+    return out
+
+
+@pytest.fixture(scope="session")
+def static_embed(static_model) -> list[str]:
+    """``--set`` overrides that make a run embed with :func:`static_model` (the folder exists,
+    so no run builds or writes it; ``paths.writable`` only lets the write check pass)."""
+    return [
+        "embed.embedder=static",
+        f"embed.static.path={static_model}",
+        f"paths.writable+=[{static_model.parent}]",
+    ]
 
 
 def run_cli(args: list[str], overrides: list[str]) -> dict:

@@ -3,9 +3,11 @@
 The bundled waste-heat (Chinese, Korean, German, English … abstracts) and PatSnap (Chinese
 with an English translation) samples go through ingest, domains, embed, cluster and graph
 with ``embed.routes={zh: lexical-zh}`` and ``embed.prefer_english=true`` on a real local
-SparkSession and MLflow store. Checked against :meth:`RoutePlan.route`, the per-record
-reference: which partition each vector lands in, that every node holds patents of one
-space only, and that no centroid edge joins nodes of two spaces.
+SparkSession and MLflow store; the other records go to the session's static embedder
+(``static_embed``: two real vector spaces of different dimensions, in seconds). Checked
+against :meth:`RoutePlan.route`, the per-record reference: which partition each vector lands
+in, that every node holds patents of one space only, and that no centroid edge joins nodes
+of two spaces.
 """
 
 import contextlib
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT
+from conftest import ROOT, STATIC_DIMS
 from techscreen.cli import main
 from techscreen.cluster.labels import label_text
 from techscreen.embed.routing import RoutePlan
@@ -32,62 +34,58 @@ def _run(ws, *args: str) -> dict:
     return json.loads(out.getvalue().strip().splitlines()[-1])
 
 
-def _routing(ws) -> list[str]:
-    return [
-        "--set",
-        "embed.embedder=minilm",
-        "--set",
+def _routing(ws, static_embed: list[str]) -> list[str]:
+    sets = [
+        *static_embed,  # embed.embedder=static: the embedder of every record not routed
         "embed.routes={zh: lexical-zh}",
-        "--set",
         "embed.prefer_english=true",
-        "--set",
         f"embed.lexical.path={ws / 'lexical-zh'}",
-        "--set",
         f"embed.lexical.fit_corpus={ws / 'patents'}",
-        "--set",
         "embed.lexical.dims=64",
     ]
+    return [a for s in sets for a in ("--set", s)]
 
 
 @pytest.fixture(scope="module")
-def routed(spark, tmp_path_factory):
+def routed(spark, static_embed, tmp_path_factory):
     """(workspace, embed summary, cluster summary, graph summary) of one routed screening."""
     ws = tmp_path_factory.mktemp("routed") / "ws"
     sample = ROOT / "data" / "sample"
     _run(ws, "ingest", str(sample / "waste_heat"), str(sample / "patsnap"))
     _run(ws, "domains")
-    embed = _run(ws, "embed", *_routing(ws))
-    cluster = _run(ws, "cluster", *_routing(ws))
-    graph = _run(ws, "graph", *_routing(ws))
+    routing = _routing(ws, static_embed)
+    embed = _run(ws, "embed", *routing)
+    cluster = _run(ws, "cluster", *routing)
+    graph = _run(ws, "graph", *routing)
     return ws, embed, cluster, graph
 
 
-def test_each_record_is_embedded_once_by_the_embedder_routed_to(spark, routed):
+def test_each_record_is_embedded_once_by_the_embedder_routed_to(spark, routed, static_embed):
     ws, embed, _, _ = routed
-    minilm, lexical = embed["embedder_ids"]
-    assert minilm.startswith("minilm-") and lexical.startswith("lexical-zh-")
+    static, lexical = embed["embedder_ids"]
+    assert static.startswith("static-") and lexical.startswith("lexical-zh-")
     patents = spark.read.parquet(str(ws / "patents")).toPandas()
-    plan = RoutePlan({"zh": "lexical-zh"}, "minilm", prefer_english=True)
+    plan = RoutePlan({"zh": "lexical-zh"}, "static", prefer_english=True)
     expected = {
         r.publication_number: plan.route(r.language, r.title, r.abstract, r.title_en, r.abstract_en)
         for r in patents.itertuples()
     }
     routes = {p: r.embedder for p, r in expected.items()}
-    assert set(routes.values()) == {"minilm", "lexical-zh"}
-    # PatSnap's Chinese records carry a full English translation: they went to MiniLM
+    assert set(routes.values()) == {"static", "lexical-zh"}
+    # PatSnap's Chinese records carry a full English translation: they went to static
     assert any(r.english for r in expected.values())
 
     vectors = spark.read.parquet(str(ws / "vectors")).toPandas()
     assert vectors.publication_number.is_unique
     assert set(vectors.publication_number) == set(routes)
-    kind = {minilm: "minilm", lexical: "lexical-zh"}
+    kind = {static: "static", lexical: "lexical-zh"}
     got = {p: kind[e] for p, e in zip(vectors.publication_number, vectors.embedder_id, strict=True)}
     assert got == routes
     dims = {
         kind[e]: {len(v) for v in group.vector if v is not None}
         for e, group in vectors.groupby("embedder_id")
     }
-    assert dims == {"minilm": {384}, "lexical-zh": {64}}
+    assert dims == {"static": {STATIC_DIMS}, "lexical-zh": {64}}
 
     figures = embed["embedders"]
     assert figures[lexical]["docs_routed"] == sum(r == "lexical-zh" for r in routes.values())
@@ -97,27 +95,27 @@ def test_each_record_is_embedded_once_by_the_embedder_routed_to(spark, routed):
     tags = client.get_run(embed["run_id"]).data.tags
     assert tags["lexical-zh.model_id"].startswith("m-")
     # a second run finds every record embedded by its embedder
-    again = _run(ws, "embed", *_routing(ws))
+    again = _run(ws, "embed", *_routing(ws, static_embed))
     assert again["docs_pending"] == 0 and again["docs_embedded"] == 0
 
 
 def test_spaces_are_clustered_apart_and_numbered_across(spark, routed):
     ws, embed, cluster, _ = routed
-    minilm, lexical = embed["embedder_ids"]
-    assert cluster["embedder_ids"] == [minilm, lexical]
+    static, lexical = embed["embedder_ids"]
+    assert cluster["embedder_ids"] == [static, lexical]
     run = cluster["run_id"]
     nodes = spark.read.parquet(str(ws / "nodes")).where(f"run_id = '{run}'").toPandas()
-    assert set(nodes.space) == {minilm, lexical}
+    assert set(nodes.space) == {static, lexical}
     for _, group in nodes.groupby("domain"):
         assert sorted(group.node) == list(range(len(group)))  # numbered across spaces
         # the default embedder's space first, then the next
         order = group.sort_values("node").space.tolist()
-        assert order == sorted(order, key=[minilm, lexical].index)
+        assert order == sorted(order, key=[static, lexical].index)
     mixed = [d for d, g in nodes.groupby("domain") if g.space.nunique() == 2]
     assert mixed, "the waste-heat sample should give a domain with nodes in both spaces"
     for domain in mixed:
         figures = cluster["domains"][domain]
-        assert set(figures["spaces"]) == {minilm, lexical}
+        assert set(figures["spaces"]) == {static, lexical}
         assert figures["n_nodes"] == sum(s["n_nodes"] for s in figures["spaces"].values())
 
     assignments = spark.read.parquet(str(ws / "assignments")).where(f"run_id = '{run}'")
@@ -170,16 +168,17 @@ def test_graph_compares_centroids_within_a_space_only(spark, routed):
     assert np.isfinite(edges.weight).all()
 
 
-def test_routing_and_a_single_cluster_embedder(spark, routed, tmp_path):
+def test_routing_and_a_single_cluster_embedder(spark, routed, static_embed):
     """``cluster.embedder`` clusters every patent in that one space; the rest have no vector."""
     ws, embed, _, _ = routed
-    minilm, _ = embed["embedder_ids"]
-    result = _run(ws, "cluster", *_routing(ws), "--set", "cluster.embedder=minilm")
-    assert result["embedder_ids"] == [minilm]
+    static, _ = embed["embedder_ids"]
+    routing = _routing(ws, static_embed)
+    result = _run(ws, "cluster", *routing, "--set", "cluster.embedder=static")
+    assert result["embedder_ids"] == [static]
     of_run = f"run_id = '{result['run_id']}'"
     assignments = spark.read.parquet(str(ws / "assignments")).where(of_run).toPandas()
     vectors = spark.read.parquet(str(ws / "vectors")).toPandas()
-    lexical_only = set(vectors.publication_number[vectors.embedder_id != minilm])
+    lexical_only = set(vectors.publication_number[vectors.embedder_id != static])
     status = dict(zip(assignments.publication_number, assignments.status, strict=True))
     assert lexical_only and all(status[p] == "no_vector" for p in lexical_only if p in status)
 
@@ -187,9 +186,9 @@ def test_routing_and_a_single_cluster_embedder(spark, routed, tmp_path):
 def test_languages_count_the_text_that_was_embedded(spark, routed):
     """A Chinese record embedded from its English translation counts as English."""
     ws, embed, cluster, _ = routed
-    minilm, _ = embed["embedder_ids"]
+    static, _ = embed["embedder_ids"]
     patents = spark.read.parquet(str(ws / "patents")).toPandas()
-    plan = RoutePlan({"zh": "lexical-zh"}, "minilm", prefer_english=True)
+    plan = RoutePlan({"zh": "lexical-zh"}, "static", prefer_english=True)
     text_language = {}
     for r in patents.itertuples():
         route = plan.route(r.language, r.title, r.abstract, r.title_en, r.abstract_en)
@@ -210,7 +209,7 @@ def test_languages_count_the_text_that_was_embedded(spark, routed):
     for node in nodes.itertuples():
         mine = in_nodes[in_nodes.node_id == node.node_id].publication_number.map(text_language)
         assert dict(node.languages) == mine.value_counts().to_dict(), node.node_id
-        if node.space == minilm:  # every Chinese record there was read in English
+        if node.space == static:  # every Chinese record there was read in English
             assert "zh" not in dict(node.languages)
 
 

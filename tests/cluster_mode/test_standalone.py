@@ -2,7 +2,10 @@
 exactly as it does in local mode on the same input.
 
 Each run is a ``techscreen run`` subprocess: this test session already holds a local
-SparkContext (tests/conftest.py), and one Python process can hold only one.
+SparkContext (tests/conftest.py), and one Python process can hold only one. Both embed with
+the session's static embedder (``static_embed``): what differs between the runs is the master
+alone, and the embed stage still runs on the cluster's executors (the model shipped as
+parameters, loaded once per executor from its folder), in seconds instead of minutes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TECHSCREEN = Path(sys.executable).parent / "techscreen"
 
 
-def _screen(workspace: Path, corpus: Path, master: str, *extra: str, timeout: float = 600) -> dict:
+def _screen(
+    workspace: Path, corpus: Path, master: str, sets: list[str], timeout: float = 600
+) -> dict:
     """Run ``techscreen run pipelines/screening.yaml`` on ``corpus``; its JSON summary."""
     command = [
         str(TECHSCREEN),
@@ -42,7 +47,7 @@ def _screen(workspace: Path, corpus: Path, master: str, *extra: str, timeout: fl
         "spark.driver_memory=2g",
         "--set",
         'spark.conf={"spark.executor.memory": "1g"}',
-        *extra,
+        *(a for s in sets for a in ("--set", s)),
     ]
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     env.pop("PYSPARK_GATEWAY_PORT", None)
@@ -68,23 +73,27 @@ def _grades(workspace: Path) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_standalone_cluster_grades_as_local_mode(standalone_cluster, tracking_server, tmp_path):
+def test_standalone_cluster_grades_as_local_mode(
+    standalone_cluster, tracking_server, static_embed, tmp_path
+):
     corpus = half_corpus(tmp_path / "input")
     started = time.monotonic()
     cluster = _screen(
         tmp_path / "cluster",
         corpus,
         standalone_cluster.url,
-        "--set",
-        f"mlflow.tracking_uri={tracking_server.uri}",
+        [*static_embed, f"mlflow.tracking_uri={tracking_server.uri}"],
     )
     cluster_s = time.monotonic() - started
     # the cluster really ran it: an application that used both workers
     apps = standalone_cluster.state()["completedapps"]
     assert apps, "no application completed on the standalone master"
-    local = _screen(tmp_path / "local", corpus, "local[2]")
+    local = _screen(tmp_path / "local", corpus, "local[2]", static_embed)
     local_s = time.monotonic() - started - cluster_s
     print(f"standalone run {cluster_s:.0f} s, local run {local_s:.0f} s")
+    # both embedded with the one static model (its id follows the folder's content)
+    ids = cluster["stages"]["embed"]["embedder_ids"]
+    assert ids == local["stages"]["embed"]["embedder_ids"] and ids[0].startswith("static-"), ids
 
     # the MLflow server holds the cluster run, tagged with the cluster's master
     client = MlflowClient(tracking_server.uri)

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import logging
 import pickle
 import random
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
+from conftest import STATIC_DIMS, static_fit_texts
 from techscreen.embed.base import files_fingerprint
 from techscreen.embed.minilm import packaged_minilm
 from techscreen.embed.static import StaticEmbedder, build_static
 
-log = logging.getLogger(__name__)
-
-PCA_DIMS = 256
+PCA_DIMS = STATIC_DIMS
 
 BATTERY_A = (
     "A positive electrode for a lithium-ion secondary battery comprises a current collector "
@@ -40,28 +36,10 @@ HARVEST = (
 )
 
 
-IPA = (
-    Path(__file__).resolve().parents[2]
-    / "data/sample/ipa_week/uspto_ipa230105_applications.jsonl.gz"
-)
-
-
-def fit_texts(n: int = 40) -> list[str]:
-    """A tiny fit corpus: the first n applications of the bundled sample, read directly."""
-    with gzip.open(IPA, "rt", encoding="utf-8") as f:
-        records = [json.loads(line) for _, line in zip(range(n), f, strict=False)]
-    return [f"{r['title'].capitalize()}. {r['abstract']}" for r in records]
-
-
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("static") / "static-minilm"
-    started = time.perf_counter()
-    build_static(out, pca_dims=PCA_DIMS, texts=fit_texts(), corpus={"corpus": "ipa head"})
-    # Distilling the ~30k-token vocabulary takes ~40 s on a 2-core CPU; the fit on 40 texts
-    # a few seconds more.
-    log.info("build_static took %.1f s", time.perf_counter() - started)
-    return out
+def model_dir(static_model) -> Path:
+    """The session's static embedder (tests/conftest.py builds it once for every module)."""
+    return static_model
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +137,8 @@ def test_rebuild_is_deterministic_and_id_follows_the_files(model_dir, tmp_path):
     again = tmp_path / "again"
     again.mkdir()
     (again / "stale.txt").write_text("old")
-    rebuilt = build_static(again, pca_dims=PCA_DIMS, texts=fit_texts(), corpus={"corpus": "x"})
+    texts = static_fit_texts()
+    rebuilt = build_static(again, pca_dims=PCA_DIMS, texts=texts, corpus={"corpus": "x"})
     assert not (again / "stale.txt").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["again"]
     first = load_file(str(model_dir / "model.safetensors"))["embeddings"]

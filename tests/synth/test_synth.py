@@ -196,13 +196,23 @@ def test_mixes_by_domain_country_and_year(dataset):
     assert applicants.most_common(1)[0][1] > 10 * len(rows) / len(applicants)
 
 
-def test_screening_runs_on_the_size_aware_defaults_under_a_small_heap(spark, capsys, tmp_path):
+def test_screening_runs_on_the_size_aware_defaults_under_a_small_heap(
+    spark, capsys, static_embed, tmp_path
+):
     """The whole pipeline in its own JVM with a 600 MiB heap (the auto size here is ~4 GiB)
-    and every other Spark setting left to the size-aware defaults."""
+    and every other Spark setting left to the size-aware defaults. It embeds with the
+    session's static embedder: the model runs in the Python workers, outside the JVM heap
+    under test, and MiniLM would take a minute more on 2,000 texts."""
     out = tmp_path / "synth"
     synth_cli(capsys, out, 2000, 3)
     ws = tmp_path / "ws"
-    sets = [*PATHS, f"paths.workspace={ws}", f"paths.input=[{out}]", "spark.driver_memory=600m"]
+    sets = [
+        *PATHS,
+        *static_embed,
+        f"paths.workspace={ws}",
+        f"paths.input=[{out}]",
+        "spark.driver_memory=600m",
+    ]
     done = subprocess.run(
         [str(Path(sys.executable).with_name("techscreen")), "run", "pipelines/screening.yaml",
          *(a for s in sets for a in ("--set", s))],
