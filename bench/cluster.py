@@ -58,7 +58,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from report import PeakMemory, load_average, print_table
+from report import PeakMemory, load_average, print_table, workspace_table
 from techscreen.cluster.metrics import agreement_with_classes
 from techscreen.cluster.micro import normalise
 from techscreen.cluster.model import fit_model, sizing
@@ -116,11 +116,12 @@ def real_vectors(
             source = f"ingest of {names} ({len(files)} files read, {skipped} unrecognised)"
         print(f"embedding with {eid} …", file=sys.stderr)
         _cli("embed", "--set", "embed.embedder=static", "--set", ws)
-    vectors = ds.dataset(workspace / "vectors", format="parquet", partitioning="hive")
-    vectors = vectors.to_table(
-        columns=["publication_number", "content_hash", "vector"],
-        filter=(ds.field("embedder_id") == eid) & ds.field("vector").is_valid(),
-    ).to_pandas()
+    vectors = workspace_table(
+        workspace,
+        "vectors",
+        ["publication_number", "content_hash", "vector"],
+        (ds.field("embedder_id") == eid) & ds.field("vector").is_valid(),
+    )
     patents = pq.read_table(
         workspace / "patents",
         columns=["publication_number", "content_hash", "ipc_codes", "cpc_codes", "language"],

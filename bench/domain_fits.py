@@ -20,26 +20,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 
-from report import load_average, print_table
+from report import load_average, print_table, workspace_table
 from techscreen.cluster.model import sizing
 from techscreen.config import load_settings
 from techscreen.stages.cluster import _fit_domain
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _table(workspace: Path, name: str, columns: list[str]) -> pd.DataFrame:
-    return ds.dataset(workspace / name, partitioning="hive").to_table(columns=columns).to_pandas()
+CODES = ["ipc_codes", "cpc_codes"]
 
 
 def samples(workspace: Path, settings, seed: int = 0) -> list[tuple[str, pd.DataFrame, int]]:
     """(domain, its fit sample, its patents with a vector), largest domain first."""
     frame = (
-        _table(workspace, "patent_domains", ["publication_number", "domain"])
-        .merge(_table(workspace, "vectors", ["publication_number", "vector"]))
-        .merge(_table(workspace, "patents", ["publication_number", "ipc_codes", "cpc_codes"]))
+        workspace_table(workspace, "patent_domains", ["publication_number", "domain"])
+        .merge(workspace_table(workspace, "vectors", ["publication_number", "vector"]))
+        .merge(workspace_table(workspace, "patents", ["publication_number", *CODES]))
     )
     frame = frame[frame.vector.notna()]
     rng = np.random.default_rng(seed)

@@ -13,7 +13,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 import psutil
+import pyarrow.dataset as ds
 
 
 def cpu_model() -> str:
@@ -46,6 +48,12 @@ def print_table(
     width = max(len(name) for name, _, _ in rows)
     for name, value, target in rows:
         print(f"  {name:<{width}}  {value:<{value_width}} {target}".rstrip())
+
+
+def workspace_table(workspace: Path, name: str, columns: list[str], where=None) -> pd.DataFrame:
+    """A workspace table (Parquet, hive-partitioned) read with pyarrow: ``columns``, filtered."""
+    dataset = ds.dataset(workspace / name, format="parquet", partitioning="hive")
+    return dataset.to_table(columns=columns, filter=where).to_pandas()
 
 
 ROLES = ("jvm", "python_driver", "python_workers", "other")

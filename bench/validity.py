@@ -87,7 +87,7 @@ import pyarrow.parquet as pq
 import yaml
 from sklearn.metrics import adjusted_rand_score
 
-from report import load_average, print_table
+from report import load_average, print_table, workspace_table
 from techscreen.cluster.metrics import agreement_with_classes
 from techscreen.cluster.micro import normalise, spherical_kmeans
 from techscreen.cluster.spaces import ClusterPlan
@@ -465,11 +465,6 @@ def run_pipeline(workspace: Path, sets: list[str]) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _table(workspace: Path, name: str, columns: list[str], where=None) -> pd.DataFrame:
-    dataset = ds.dataset(workspace / name, format="parquet", partitioning="hive")
-    return dataset.to_table(columns=columns, filter=where).to_pandas()
-
-
 def read_results(
     workspace: Path, sets: list[str], run_id: str, clustered: Iterable[str]
 ) -> pd.DataFrame:
@@ -486,7 +481,7 @@ def read_results(
             f"{workspace}: the clustering read embedders {sorted(clustered)}, the settings "
             f"now route to {sorted(plan.ids.values())}: did conf/ change during the run?"
         )
-    assigned = _table(
+    assigned = workspace_table(
         workspace,
         "assignments",
         ["publication_number", "node", "status"],
@@ -516,7 +511,7 @@ def read_results(
     ]
     rows["embedder_id"] = [plan.ids[r] for r in routes]
     rows["space"] = [plan.space[r] for r in routes]
-    vectors = _table(
+    vectors = workspace_table(
         workspace,
         "vectors",
         ["publication_number", "content_hash", "embedder_id", "vector"],
