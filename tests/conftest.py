@@ -56,9 +56,9 @@ def static_model(tmp_path_factory) -> Path:
 
     Distilled from the packaged MiniLM and fitted on 40 sample texts: the model
     tests/embed/test_static.py checks, and the embedder of the pipeline tests that test the
-    pipeline's machinery (resume, cluster mode, incremental runs, routing, heap) rather than
-    embedding quality. The build is ~45 s on a 2-core CPU, once; it then embeds the sample in
-    seconds where the default minilm-int8 takes minutes.
+    pipeline's machinery (cluster mode, incremental runs, routing, a small heap) rather than
+    embedding quality. Built once (the same build in test_static's rebuild test: 22 s on a
+    2-core CPU); the default minilm-int8 spends ~70 s embedding the bundled sample.
     """
     from techscreen.embed.static import build_static
 

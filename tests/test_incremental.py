@@ -85,15 +85,14 @@ def runs(spark, static_embed, tmp_path_factory):
     a, b = halves(ROOT / "data" / "sample", root / "input", SOURCES, PER_SOURCE)
     ws = root / "ws"
     out = {"ws": ws}
-    embed = static_embed
-    out["first"] = _run(ws, until_grade("screening", root), [a], embed)
+    out["first"] = _run(ws, until_grade("screening", root), [a], static_embed)
     recluster = "cluster.update.force_recluster=[medicine]"
-    out["update"] = _run(ws, "update", [a, b], embed, recluster)
+    out["update"] = _run(ws, "update", [a, b], static_embed, recluster)
     out["page"] = Path(out["update"]["report"]["html"]).read_text(encoding="utf-8")
     out["csv"] = pd.read_csv(out["update"]["report"]["tier_changes"], encoding="utf-8-sig")
     forced = "cluster.update.force_recluster=true"
-    out["forced"] = _run(ws, until_grade("update", root), [a, b], embed, forced)
-    out["fresh"] = _run(ws, until_grade("screening", root), [a, b], embed)
+    out["forced"] = _run(ws, until_grade("update", root), [a, b], static_embed, forced)
+    out["fresh"] = _run(ws, until_grade("screening", root), [a, b], static_embed)
     return out
 
 

@@ -218,9 +218,6 @@ def test_phrases_join_adjacent_kept_words_and_extra_stopwords_apply(keywords):
     }
 
 
-# --- class titles on the bundled tables ----------------------------------------------------
-
-
 MIXED_ZH = ("锂电池 lithium battery", "正极材料包括磷酸铁锂。Cathode material.")
 
 
@@ -320,6 +317,9 @@ def test_partial_counts_handed_on_early_add_up_to_the_same_counts():
     assert once == 1 and often == 4  # one batch per input batch once past the bound
     assert split == whole
     assert whole["n0", "heat pump"] == whole["n0", None] == 40 and whole["n1", "coil"] == 40
+
+
+# --- class titles on the bundled tables ----------------------------------------------------
 
 
 def test_reference_tables_are_compact_and_clean():

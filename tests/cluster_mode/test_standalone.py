@@ -4,8 +4,8 @@ exactly as it does in local mode on the same input.
 Each run is a ``techscreen run`` subprocess: this test session already holds a local
 SparkContext (tests/conftest.py), and one Python process can hold only one. Both embed with
 the session's static embedder (``static_embed``): what differs between the runs is the master
-alone, and the embed stage still runs on the cluster's executors (the model shipped as
-parameters, loaded once per executor from its folder), in seconds instead of minutes.
+alone, and the embed stage still runs on the cluster's executors (each loads the model from
+its folder, which the workers share with the driver on this machine).
 """
 
 from __future__ import annotations
